@@ -1,0 +1,3 @@
+from pyipxe.cli import main
+
+raise SystemExit(main())

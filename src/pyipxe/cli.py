@@ -1,0 +1,58 @@
+"""The ``pyipxe`` command line: ``run`` a script, ``check`` scripts.
+
+Rules: stdout carries only what iPXE's console would show; pyipxe's own diagnostics go
+to stderr. Exit status: 0 success, 1 the script (or check) failed, 2 bad usage,
+130 interrupted. Heavy modules are imported inside the subcommands to keep start-up
+fast (``bench/startup.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pyipxe import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyipxe", description="iPXE as a Linux userspace network bootloader")
+    parser.add_argument("--version", action="version", version=f"pyipxe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an iPXE script")
+    run.add_argument("script", help="script file (must start with #!ipxe), or - for stdin")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="preset a setting before the script runs (repeatable), e.g. --set smbios/serial=X")
+    run.add_argument("--platform", choices=("pcbios", "efi", "linux"),
+                     help="platform to present (${platform}, error numbers); default from this machine")
+    run.add_argument("--input", action="append", default=[], metavar="KEYS",
+                     help="keys to type as the script starts (Python escapes: \\r Enter, \\x03 Ctrl-C)")
+    run.add_argument("--trace", action="store_true",
+                     help="print every executed command with its expanded arguments, status and time")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr")
+
+    check = sub.add_parser("check", help="report problems in scripts without running them")
+    check.add_argument("scripts", nargs="+", help="script files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from pyipxe.runner import run_main
+
+            return run_main(args)
+        if args.command == "check":
+            from pyipxe.script.check import check_main
+
+            return check_main(args.scripts)
+    except KeyboardInterrupt:
+        print("pyipxe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_FAILED
+    return EXIT_USAGE

@@ -1,0 +1,1 @@
+"""The console: what iPXE prints and the keys it reads, on a terminal or a pipe."""

@@ -1,0 +1,91 @@
+"""A one-line editor for ``read`` (and later the shell): iPXE's editing keys.
+
+Why hand-written: it must echo through pyipxe's console exactly as iPXE's readline
+does (so transcripts match), and read keys from pyipxe's key sources, including
+scripted input; prompt_toolkit owns the terminal and cannot do either.
+"""
+
+from __future__ import annotations
+
+from pyipxe.console import keys as k
+from pyipxe.console.keys import KeySource
+from pyipxe.console.output import Console
+from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+
+# hci/readline.c
+ERR_TIMED_OUT = ErrorSite(ErrorClass.ETIMEDOUT, 0x32E0)
+ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x32E0)
+
+
+class EditString:
+    """Text and cursor, with the edits iPXE's editstring supports."""
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        self.cursor = len(text)
+
+    def handle(self, key: int) -> bool:
+        """Apply ``key``; False if it is not an editing key."""
+        text, cursor = self.text, self.cursor
+        if 0x20 <= key < k.SPECIAL_BASE and key != k.DELETE_ASCII:
+            self.text = text[:cursor] + chr(key) + text[cursor:]
+            self.cursor += 1
+        elif key in (k.BACKSPACE, k.DELETE_ASCII):
+            if cursor:
+                self.text = text[: cursor - 1] + text[cursor:]
+                self.cursor -= 1
+        elif key in (k.KEY_DC, 0x04):
+            self.text = text[:cursor] + text[cursor + 1 :]
+        elif key in (k.KEY_LEFT, 0x02):
+            self.cursor = max(0, cursor - 1)
+        elif key in (k.KEY_RIGHT, 0x06):
+            self.cursor = min(len(text), cursor + 1)
+        elif key in (k.KEY_HOME, 0x01):
+            self.cursor = 0
+        elif key in (k.KEY_END, 0x05):
+            self.cursor = len(text)
+        elif key == 0x0B:  # Ctrl-K
+            self.text = text[:cursor]
+        elif key == 0x15:  # Ctrl-U
+            self.text, self.cursor = "", 0
+        elif key == 0x17:  # Ctrl-W
+            start = len(text[:cursor].rstrip()) 
+            start = text.rfind(" ", 0, start) + 1
+            self.text, self.cursor = text[:start] + text[cursor:], start
+        else:
+            return False
+        return True
+
+
+def _redraw(console: Console, before: EditString, after: EditString) -> None:
+    """Move from what is shown to the new text using backspaces, as a serial console can."""
+    console.write("\b" * before.cursor)
+    console.write(after.text)
+    if len(after.text) < len(before.text):
+        extra = len(before.text) - len(after.text)
+        console.write(" " * extra + "\b" * extra)
+    console.write("\b" * (len(after.text) - after.cursor))
+
+
+async def read_line(console: Console, keys: KeySource, initial: str = "", timeout_ms: int = 0) -> str:
+    """Edit a line; Enter returns it, Ctrl-C cancels, the timeout applies before the first key."""
+    line = EditString(initial)
+    console.write(line.text)
+    first = True
+    while True:
+        timeout = timeout_ms / 1000 if (first and timeout_ms) else None
+        key = await keys.get_key(timeout)
+        if key is None:
+            console.write("\n")
+            raise IpxeError(ERR_TIMED_OUT)
+        first = False
+        if key in (k.CR, k.LF):
+            console.write("\n")
+            return line.text
+        if key == k.CTRL_C:
+            console.write("\n")
+            raise IpxeError(ERR_CANCELED)
+        before = EditString(line.text)
+        before.cursor = line.cursor
+        if line.handle(key):
+            _redraw(console, before, line)

@@ -1,0 +1,107 @@
+"""``pyipxe run``: set up a session, preset settings, run the script, report its status.
+
+Why separate from cli.py: this is what later issues grow (network, images, backends),
+while the argument parsing stays small and quick to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import codecs
+import sys
+from pathlib import Path
+
+from pyipxe.console.keys import KeySource, ScriptedKeys, default_key_source
+from pyipxe.console.output import Console
+from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.script.context import Context
+from pyipxe.script.interpreter import Interpreter
+from pyipxe.script.parser import decode_script, is_script, parse_script
+from pyipxe.settings import types as stypes
+from pyipxe.settings.builtin import ComputedBlock
+from pyipxe.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+# image/exec.c: no image type recognised the file.
+ERR_NOT_EXECUTABLE = ErrorSite(ErrorClass.ENOEXEC, 0x0080)
+# pyipxe's own: the local script file could not be read.
+ERR_LOCAL_FILE = ErrorSite(ErrorClass.ENOENT, 0x7F00)
+
+
+
+
+class PresetError(ValueError):
+    pass
+
+
+def apply_preset(ctx: Context, assignment: str) -> None:
+    """``NAME=VALUE`` as ``set`` would store it; computed values (SMBIOS, builtin) are overridden."""
+    name, equals, value = assignment.partition("=")
+    if not equals or not name:
+        raise PresetError(f"--set needs NAME=VALUE, not {assignment!r}")
+    try:
+        block, setting = ctx.settings.parse_name(name, create=True)
+        if block is ctx.settings.root and setting.scope is not None:
+            for child in ctx.settings.root.children:
+                if isinstance(child, ComputedBlock) and child.default_scope == setting.scope:
+                    setting_type = setting.type or stypes.STRING
+                    child.preset(setting, setting_type.parse(value) if value else None)
+                    return
+        ctx.settings.store_text(block, setting, value)
+    except IpxeError as error:
+        raise PresetError(f"--set {assignment}: {ctx.error_text(error)}") from error
+
+
+def _keys(inputs: list[str]) -> KeySource:
+    if inputs:
+        text = "".join(codecs.decode(item, "unicode_escape") for item in inputs)
+        return ScriptedKeys(text)
+    return default_key_source()
+
+
+def _read_script(ctx: Context, path: str) -> str:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError:
+        raise IpxeError(ERR_LOCAL_FILE) from None
+    if not is_script(data):
+        raise IpxeError(ERR_NOT_EXECUTABLE)
+    return decode_script(data)
+
+
+async def _run(ctx: Context, interpreter: Interpreter, path: str) -> int:
+    try:
+        text = _read_script(ctx, path)
+    except IpxeError as error:
+        return ctx.code(error)
+    name = "-" if path == "-" else Path(path).name
+    return await interpreter.run_script(parse_script(text), name)
+
+
+def run_main(args: argparse.Namespace) -> int:
+    console = Console()
+    ctx = Context(console=console, keys=_keys(args.input))
+    try:
+        if args.platform:
+            apply_preset(ctx, f"platform={args.platform}")
+        for assignment in args.set:
+            apply_preset(ctx, assignment)
+    except PresetError as error:
+        print(f"pyipxe: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    interpreter = Interpreter(ctx, trace=args.trace)
+    try:
+        status = asyncio.run(_run(ctx, interpreter, args.script))
+    except KeyboardInterrupt:
+        console.close()
+        print("Could not boot: " + ctx.error_text(IpxeError(ERR_CANCELED)), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    console.close()
+    if status:
+        print(f"Could not boot: {ctx.error_text(status)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# usr/imgmgmt.c: Ctrl-C while running an image.
+ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x0720)

@@ -1,0 +1,1 @@
+"""iPXE's script language: parsing, expansion, option parsing, the interpreter, commands."""

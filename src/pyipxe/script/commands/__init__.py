@@ -1,0 +1,1 @@
+"""Command families, one module each; see registry.COMMAND_MODULES."""

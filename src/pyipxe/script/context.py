@@ -1,0 +1,55 @@
+"""What a running command can reach: settings, console, keys, the interpreter.
+
+Why one object: iPXE's commands reach these as globals; pyipxe passes them explicitly
+so that tests (and several sessions in one process) stay independent. It holds
+references only; the behaviour lives in the objects it points to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyipxe.console.keys import KeySource, NoKeys
+from pyipxe.console.output import Console
+from pyipxe.errors import PLATFORMS, IpxeError, format_error
+from pyipxe.settings import predefined
+from pyipxe.settings.builtin import BuiltinBlock, host_platform, install_platform_blocks
+from pyipxe.settings.store import SettingsTree
+
+if TYPE_CHECKING:
+    from pyipxe.script.interpreter import Interpreter
+
+
+@dataclass
+class Context:
+    console: Console
+    keys: KeySource = field(default_factory=NoKeys)
+    settings: SettingsTree = field(default_factory=SettingsTree)
+    errno: int = 0
+    cwuri: str | None = None
+    interpreter: Interpreter | None = None
+
+    def __post_init__(self) -> None:
+        self.builtin = BuiltinBlock(errno=lambda: self.errno, cwuri=lambda: self.cwuri)
+        install_platform_blocks(self.settings, self.builtin)
+
+    @property
+    def platform(self) -> str:
+        """The platform pyipxe presents; error numbers are computed for it."""
+        found = self.builtin.fetch_local(predefined.PLATFORM)
+        value = found[1].decode(errors="replace") if found else host_platform()
+        return value if value in PLATFORMS else "pcbios"
+
+    def code(self, error: IpxeError) -> int:
+        return error.code(self.platform)
+
+    def error_text(self, error: IpxeError | int) -> str:
+        """``<text> (https://ipxe.org/<code>)``."""
+        code = error if isinstance(error, int) else self.code(error)
+        return format_error(code, self.platform)
+
+    def run(self) -> Interpreter:
+        """The interpreter running commands in this context."""
+        assert self.interpreter is not None, "context has no interpreter"
+        return self.interpreter
