@@ -6,7 +6,6 @@ import asyncio
 import io
 
 from conftest import run_script
-
 from pyipxe.console.output import Console
 from pyipxe.script.context import Context
 from pyipxe.script.interpreter import Interpreter

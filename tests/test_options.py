@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_script
 
+from conftest import run_script
 from pyipxe.script.options import CommandSpec, Option, parse_integer, parse_options, usage_text
 
 

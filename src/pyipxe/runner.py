@@ -12,6 +12,7 @@ import codecs
 import sys
 from pathlib import Path
 
+from pyipxe.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pyipxe.console.keys import KeySource, ScriptedKeys, default_key_source
 from pyipxe.console.output import Console
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
@@ -20,7 +21,6 @@ from pyipxe.script.interpreter import Interpreter
 from pyipxe.script.parser import decode_script, is_script, parse_script
 from pyipxe.settings import types as stypes
 from pyipxe.settings.builtin import ComputedBlock
-from pyipxe.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # image/exec.c: no image type recognised the file.
 ERR_NOT_EXECUTABLE = ErrorSite(ErrorClass.ENOEXEC, 0x0080)

@@ -49,7 +49,7 @@ class EditString:
         elif key == 0x15:  # Ctrl-U
             self.text, self.cursor = "", 0
         elif key == 0x17:  # Ctrl-W
-            start = len(text[:cursor].rstrip()) 
+            start = len(text[:cursor].rstrip())
             start = text.rfind(" ", 0, start) + 1
             self.text, self.cursor = text[:start] + text[cursor:], start
         else:

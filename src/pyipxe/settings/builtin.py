@@ -46,7 +46,7 @@ class ComputedBlock(SettingsBlock):
         self._presets: dict[str, bytes] = {}
 
     def applies(self, setting: Setting) -> bool:
-        return setting.scope == self.default_scope
+        return setting.scope == self.default_scope and any(known.same_as(setting) for known in self._providers)
 
     def fetch_local(self, setting: Setting) -> tuple[Setting, bytes] | None:
         for known, provide in self._providers.items():

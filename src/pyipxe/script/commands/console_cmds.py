@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.script.context import Context
 from pyipxe.script.options import CommandSpec, Option, Parsed, parse_key, parse_timeout
@@ -38,12 +40,11 @@ async def prompt(ctx: Context, opts: Parsed) -> None:
         raise IpxeError(ERR_PROMPT_WRONG_KEY)
 
 
-@command("help", spec=CommandSpec(parse=False))
-async def help_(ctx: Context, opts: Parsed) -> None:
-    """iPXE's table: 16-column cells, a new row once past column 64; arguments ignored."""
+def help_table(names: Iterable[str]) -> str:
+    """iPXE's table: 16-column cells, a new row once past column 64."""
     out = ["\nAvailable commands:\n\n"]
     column = 0
-    for name in COMMANDS:
+    for name in names:
         cell = f"  {name}"
         out.append(cell)
         column += len(cell)
@@ -55,4 +56,10 @@ async def help_(ctx: Context, opts: Parsed) -> None:
             out.append(" " * pad)
             column += pad
     out.append('\n\nType "<command> --help" for further information\n\n')
-    ctx.console.write("".join(out))
+    return "".join(out)
+
+
+@command("help", spec=CommandSpec(parse=False))
+async def help_(ctx: Context, opts: Parsed) -> None:
+    """Arguments and options are ignored, as iPXE does."""
+    ctx.console.write(help_table(COMMANDS))

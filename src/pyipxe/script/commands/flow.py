@@ -8,7 +8,7 @@ import time
 from pyipxe.console.keys import CTRL_C
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.script.context import Context
-from pyipxe.script.interpreter import Stop
+from pyipxe.script.interpreter import Stop, signed32
 from pyipxe.script.options import CommandSpec, Parsed, parse_integer
 from pyipxe.script.registry import command
 
@@ -27,8 +27,10 @@ async def goto(ctx: Context, opts: Parsed) -> None:
 async def exit_(ctx: Context, opts: Parsed) -> None:
     status = parse_integer(opts.args[0], ctx.console) if opts.args else 0
     ctx.run().request_stop(Stop.SEQUENCE)
-    if status & 0xFFFFFFFF:
-        raise IpxeError(raw=status & 0xFFFFFFFF)
+    # iPXE returns the status as a C int and reports its magnitude (exit 0xffffffff → 1).
+    code = abs(signed32(status))
+    if code:
+        raise IpxeError(raw=code)
 
 
 @command("isset", spec=CommandSpec(min_args=1, max_args=1, usage="<value>"))

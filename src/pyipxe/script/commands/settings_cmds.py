@@ -8,10 +8,10 @@ from pyipxe.console.editline import read_line
 from pyipxe.errors import IpxeError
 from pyipxe.script.context import Context
 from pyipxe.script.options import CommandSpec, Option, Parsed, parse_integer, parse_timeout
-from pyipxe.settings import types as stypes
-from pyipxe.settings.types import FormatError
-from pyipxe.settings.store import ERR_NOT_FOUND, Setting, SettingsBlock
 from pyipxe.script.registry import command
+from pyipxe.settings import types as stypes
+from pyipxe.settings.store import ERR_NOT_FOUND, Setting, SettingsBlock
+from pyipxe.settings.types import FormatError
 
 
 def _parse_setting(ctx: Context, text: str, *, create: bool) -> tuple[SettingsBlock, Setting]:
@@ -31,7 +31,7 @@ def _store_text(ctx: Context, block: SettingsBlock, setting: Setting, value: str
         raise
 
 
-@command("set", spec=CommandSpec(min_args=1, usage="<setting> [<value>...]"))
+@command("set", spec=CommandSpec(min_args=1, usage="<setting> <value>"))
 async def set_(ctx: Context, opts: Parsed) -> None:
     block, setting = _parse_setting(ctx, opts.args[0], create=True)
     _store_text(ctx, block, setting, " ".join(opts.args[1:]))
@@ -73,6 +73,7 @@ async def read(ctx: Context, opts: Parsed) -> None:
     found = ctx.settings.fetch(setting, block)
     current = ""
     if found is not None:
+        setting = found.setting  # the edited value is stored back with its type
         try:
             current = found.type.format(found.data)
         except (ValueError, IpxeError):
