@@ -118,7 +118,7 @@ class Interpreter:
                 argv = [expand(token, self.context.settings.fetch_text) for token in command.tokens]
                 started = time.perf_counter()
                 status = await self.execute(argv)
-                if self.trace:
+                if self.trace and argv:
                     self._trace(where, argv, status, time.perf_counter() - started)
             if self.stopped(Stop.COMMAND) or command.then is Then.END:
                 break
