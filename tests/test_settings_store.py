@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_script
 
+from conftest import run_script
 from pyipxe.errors import IpxeError
 from pyipxe.settings import predefined as p
 from pyipxe.settings.builtin import cpuid_block, memmap_block, smbios_block
