@@ -58,9 +58,16 @@ class EditString:
 
 
 def _redraw(console: Console, before: EditString, after: EditString) -> None:
-    """Move from what is shown to the new text using backspaces, as a serial console can."""
-    console.write("\b" * before.cursor)
-    console.write(after.text)
+    """Move from what is shown to the new text using backspaces, as a serial console can.
+
+    Only the part from the first changed character on is rewritten, so typing at the end
+    of the line echoes just the new character.
+    """
+    common = 0
+    limit = min(len(before.text), len(after.text), before.cursor)
+    while common < limit and before.text[common] == after.text[common]:
+        common += 1
+    console.write("\b" * (before.cursor - common) + after.text[common:])
     if len(after.text) < len(before.text):
         extra = len(before.text) - len(after.text)
         console.write(" " * extra + "\b" * extra)
