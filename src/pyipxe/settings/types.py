@@ -25,6 +25,7 @@ import base64
 import re
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.uri import uri_decode, uri_encode
 
 # Error sites (bits 23..8 = source file id; no per-site disambiguators in these files).
 ERR_SETTINGS_INVALID = ErrorSite(ErrorClass.EINVAL, 0x0C20)  # core/settings.c: integer text
@@ -182,36 +183,15 @@ class StringType(SettingType):
         return bytes_to_text(raw.partition(b"\0")[0])
 
 
-# uristring escapes non-printable bytes, space, '%' and the characters that matter to URI
-# parsers. The 2019 build leaves '+' alone and prints bytes >= 0x80 as %FFFFFF80 (signed
-# char); we follow the reference (current iPXE): '+' escaped, every byte as two digits.
-_URI_SPECIAL = frozenset(b"%/#:@?=&+")
-_ESCAPE_START = frozenset(" \t\n\v\f\r+-0123456789abcdefABCDEF")  # else strtoul consumes nothing
-_URI_TABLE = tuple(
-    f"%{b:02X}" if b <= 0x20 or b >= 0x7F or b in _URI_SPECIAL else chr(b) for b in range(256)
-)
-
-
 class UriStringType(SettingType):
-    """``uristring``: iPXE's uri_decode/uri_encode. Decoding runs ``strtoul`` on the next two
-    characters, so ``%4G`` is byte 4 then ``G``, ``%-1`` is 0xff, ``a%-`` ends in a NUL byte
-    and a ``%`` that no digit follows stays literal."""
+    """``uristring``: the same escaping as URIs (:mod:`pyipxe.uri`). The 2019 build leaves
+    '+' alone and prints bytes >= 0x80 as %FFFFFF80; we follow the reference (current iPXE)."""
 
     def _parse(self, text: str) -> bytes:
-        encoded = text_to_bytes(text).decode("latin-1")  # one char per byte
-        out = bytearray()
-        pos = 0
-        while (percent := encoded.find("%", pos)) >= 0:
-            out += encoded[pos:percent].encode("latin-1")
-            window = encoded[percent + 1:percent + 3]  # iPXE copies just two characters
-            value, used = strtoul(window, 0, 16) if window[:1] in _ESCAPE_START else (0, 0)
-            out.append(value & 0xFF if used else 0x25)
-            pos = percent + 1 + used
-        out += encoded[pos:].encode("latin-1")
-        return bytes(out)
+        return uri_decode(text_to_bytes(text))
 
     def format(self, raw: bytes) -> str:
-        return "".join(map(_URI_TABLE.__getitem__, raw))
+        return uri_encode(raw)
 
 
 class Ipv4Type(SettingType):
