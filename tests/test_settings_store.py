@@ -86,3 +86,40 @@ def test_unixtime_is_writable_and_clear_restores_clock() -> None:
     assert lines[0] == "unixtime:uint32 = 0x10"
     assert lines[1] in ("builtin/unixtime:uint32 = 0x1000", "builtin/unixtime:uint32 = 0x1001")
     assert abs(int(lines[2]) - time.time()) < 5
+
+
+def _dmi_table() -> bytes:
+    uuid = bytes(range(16))
+    system = bytes([1, 24, 0x01, 0x00, 1, 2, 0, 3]) + uuid + b"Dell Inc.\0PowerEdge R210\0SN123\0\0"
+    board = bytes([2, 8, 0x02, 0x00, 1, 2, 0, 0]) + b"Dell\0 0K39SM\0\0"
+    return system + board + bytes([127, 4, 0xFF, 0xFF]) + b"\0\0"
+
+
+def test_raw_smbios_fields_from_the_dmi_table(tmp_path: Path) -> None:
+    (tmp_path / "DMI").write_bytes(_dmi_table())
+    block = smbios_block(tmp_path / "no-dmi-id", tmp_path / "DMI")
+    tree = SettingsTree()
+    tree.root.register(block)
+    assert tree.fetch_text("smbios/1.4.0") == "Dell Inc."  # string number at offset 4
+    assert tree.fetch_text("manufacturer") == "Dell Inc."  # named setting falls back to the table
+    assert tree.fetch_text("smbios/2.0.2") == " 0K39SM"  # offset 0: string number 2
+    assert tree.fetch_text("smbios/1.8.4") == "00:01:02:03"  # raw bytes default to hex
+    assert tree.fetch_text("smbios/1.8.4:uint32") == "0x10203"
+    assert tree.fetch_text("serial") == "SN123"
+    assert tree.fetch_text("smbios/3.4.0") == ""  # no such structure
+    assert tree.fetch_text("smbios/1.30.2") == ""  # past the formatted area
+    found = tree.fetch(tree.parse_name("smbios/1.5.0")[1])
+    assert found is not None and found.display_name() == "smbios/product:string"
+
+
+def test_hostile_dmi_tables_never_raise() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pyipxe.settings import smbios
+
+    @given(st.binary(max_size=300), st.integers(0, 0xFFFFFFFF))
+    def check(data: bytes, tag: int) -> None:
+        smbios.fetch(smbios.parse_table(data), tag)
+
+    check()

@@ -17,13 +17,15 @@ import os
 import platform as _host_platform
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pyipxe import __version__
 from pyipxe.errors import IpxeError
 from pyipxe.settings import predefined as p
+from pyipxe.settings import smbios
 from pyipxe.settings.store import ERR_NOT_NUMERIC, Setting, SettingsBlock, SettingsTree
-from pyipxe.settings.types import UUID
+from pyipxe.settings.types import HEX, STRING, UUID
 
 Provider = Callable[[], bytes | None]
 
@@ -127,7 +129,32 @@ def _read_text(path: Path) -> str | None:
     return value or None
 
 
-def smbios_block(dmi_dir: Path = Path("/sys/class/dmi/id")) -> ComputedBlock:
+class SmbiosBlock(ComputedBlock):
+    """``smbios``: named values from Linux's DMI strings, any ``<type>.<offset>.<len>`` from
+    the raw table when Linux exports it."""
+
+    def __init__(self, providers: Mapping[Setting, Provider], table: Path) -> None:
+        super().__init__("smbios", p.SCOPE_SMBIOS, providers)
+        self._table_path = table
+        self._table: list[smbios.Structure] | None = None
+
+    def applies(self, setting: Setting) -> bool:
+        return setting.scope == self.default_scope
+
+    def fetch_local(self, setting: Setting) -> tuple[Setting, bytes] | None:
+        named = super().fetch_local(setting)
+        if named is not None or not setting.tag:
+            return named
+        if self._table is None:
+            self._table = smbios.load_table(self._table_path) or []
+        found = smbios.fetch(self._table, setting.tag)
+        if found is None or not found[0]:
+            return None
+        data, is_string = found
+        return replace(setting, type=setting.type or (STRING if is_string else HEX)), data
+
+
+def smbios_block(dmi_dir: Path = Path("/sys/class/dmi/id"), table: Path = smbios.DMI_TABLE) -> ComputedBlock:
     """``smbios``: the DMI strings Linux exports (absent ones are simply unset)."""
 
     def string(name: str) -> Provider:
@@ -142,14 +169,14 @@ def smbios_block(dmi_dir: Path = Path("/sys/class/dmi/id")) -> ComputedBlock:
         except (IpxeError, ValueError):
             return None
 
-    return ComputedBlock("smbios", p.SCOPE_SMBIOS, {
+    return SmbiosBlock({
         p.UUID: uuid,
         p.MANUFACTURER: string("sys_vendor"),
         p.PRODUCT: string("product_name"),
         p.SERIAL: string("product_serial"),
         p.ASSET: string("chassis_asset_tag"),
         p.BOARD_SERIAL: string("board_serial"),
-    })
+    }, table)
 
 
 def _cpuinfo_field(field: str, cpuinfo: Path) -> bytes | None:

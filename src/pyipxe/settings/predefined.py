@@ -9,6 +9,7 @@ settings only apply to them and never collide on tag numbers.
 from __future__ import annotations
 
 from pyipxe.settings import types as t
+from pyipxe.settings.smbios import smbios_tag
 from pyipxe.settings.store import Setting, predefine
 
 SCOPE_BUILTIN = "builtin"
@@ -90,12 +91,13 @@ DNS6 = predefine(Setting("dns6", t.IPV6, 23, SCOPE_IPV6, "DNSv6 server"))
 SYSLOG6 = predefine(Setting("syslog6", t.IPV6, 0, SCOPE_IPV6, "IPv6 syslog server"))
 
 # SMBIOS.
-UUID = predefine(Setting("uuid", t.UUID, 0, SCOPE_SMBIOS, "UUID"))
-MANUFACTURER = predefine(Setting("manufacturer", t.STRING, 0, SCOPE_SMBIOS, "Manufacturer"))
-PRODUCT = predefine(Setting("product", t.STRING, 0, SCOPE_SMBIOS, "Product name"))
-SERIAL = predefine(Setting("serial", t.STRING, 0, SCOPE_SMBIOS, "Serial number"))
-ASSET = predefine(Setting("asset", t.STRING, 0, SCOPE_SMBIOS, "Asset tag"))
-BOARD_SERIAL = predefine(Setting("board-serial", t.STRING, 0, SCOPE_SMBIOS, "Base board serial"))
+# SMBIOS: tags are <type>.<offset>.<length> (length 0 = string number at offset).
+UUID = predefine(Setting("uuid", t.UUID, smbios_tag(1, 8, 16), SCOPE_SMBIOS, "UUID"))
+MANUFACTURER = predefine(Setting("manufacturer", t.STRING, smbios_tag(1, 4, 0), SCOPE_SMBIOS, "Manufacturer"))
+PRODUCT = predefine(Setting("product", t.STRING, smbios_tag(1, 5, 0), SCOPE_SMBIOS, "Product name"))
+SERIAL = predefine(Setting("serial", t.STRING, smbios_tag(1, 7, 0), SCOPE_SMBIOS, "Serial number"))
+ASSET = predefine(Setting("asset", t.STRING, smbios_tag(3, 8, 0), SCOPE_SMBIOS, "Asset tag"))
+BOARD_SERIAL = predefine(Setting("board-serial", t.STRING, smbios_tag(2, 7, 0), SCOPE_SMBIOS, "Base board serial"))
 
 # Computed by the firmware.
 ERRNO = predefine(Setting("errno", t.UINT32, 0, SCOPE_BUILTIN, "Last error"))
