@@ -26,8 +26,8 @@ from pyipxe.settings.builtin import ComputedBlock
 ERR_NOT_EXECUTABLE = ErrorSite(ErrorClass.ENOEXEC, 0x0080)
 # pyipxe's own: the local script file could not be read.
 ERR_LOCAL_FILE = ErrorSite(ErrorClass.ENOENT, 0x7F00)
-
-
+# usr/imgmgmt.c: Ctrl-C while running an image.
+ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x0720)
 
 
 class PresetError(ValueError):
@@ -102,6 +102,3 @@ def run_main(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     return EXIT_OK
 
-
-# usr/imgmgmt.c: Ctrl-C while running an image.
-ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x0720)
