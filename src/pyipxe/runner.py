@@ -59,7 +59,7 @@ def _keys(inputs: list[str]) -> KeySource:
     return default_key_source()
 
 
-def _read_script(ctx: Context, path: str) -> str:
+def _read_script(path: str) -> str:
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError:
@@ -71,7 +71,7 @@ def _read_script(ctx: Context, path: str) -> str:
 
 async def _run(ctx: Context, interpreter: Interpreter, path: str) -> int:
     try:
-        text = _read_script(ctx, path)
+        text = _read_script(path)
     except IpxeError as error:
         return ctx.code(error)
     name = "-" if path == "-" else Path(path).name

@@ -16,6 +16,7 @@ import asyncio
 import codecs
 import contextlib
 import os
+import select
 import sys
 import termios
 import tty
@@ -173,8 +174,6 @@ class TerminalKeys:
         return self._buffer.popleft() if self._buffer else None
 
     def pending(self) -> list[int]:
-        import select
-
         with self._raw():
             while select.select([self._fd], [], [], 0)[0]:
                 before = len(self._buffer)

@@ -36,7 +36,7 @@ from pyipxe.script.options import (
     CommandSpec,
     parse_options,
 )
-from pyipxe.script.parser import MAGICS, WHITESPACE, decode_script, parse_script, split_commands
+from pyipxe.script.parser import decode_script, is_script, parse_script, split_commands
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -102,22 +102,6 @@ class _Capture:
 
 def _expands(token: str) -> bool:
     return "${" in token
-
-
-def _has_magic(text: str) -> bool:
-    """iPXE's script probe (reference §1.1) on decoded text: the magic, then whitespace."""
-    return len(text) >= 7 and text[:6] in MAGICS and text[6] in WHITESPACE
-
-
-def _unterminated_start(text: str) -> int:
-    """First physical line of the continuation the file ends in."""
-    physical = text.split("\n")
-    if physical and physical[-1] == "":
-        physical.pop()
-    start = len(physical)
-    while start > 1 and physical[start - 2].removesuffix("\r").endswith("\\"):
-        start -= 1
-    return start
 
 
 def _count_words(count: int) -> str:
@@ -201,7 +185,7 @@ def check_text(text: str, name: str = "<script>", *,
     del name  # part of the interface for symmetry with check_main; findings carry lines only
     specs = known_commands() if known is None else known
     findings: list[Finding] = []
-    if not _has_magic(text):
+    if not is_script(text):
         findings.append(Finding(1, Kind.MAGIC, "does not start with \"#!ipxe\" (or \"#!gpxe\") and a "
                                                "space or newline: iPXE would not run it as a script"))
     script = parse_script(text)
@@ -211,7 +195,7 @@ def check_text(text: str, name: str = "<script>", *,
             if command.tokens:
                 findings.extend(_check_command(command.tokens, line.lineno, specs, labels))
     if script.unterminated:
-        findings.append(Finding(_unterminated_start(text), Kind.CONTINUATION,
+        findings.append(Finding(script.unterminated_at or 1, Kind.CONTINUATION,
                                 "file ends inside a backslash continuation: iPXE drops this line "
                                 "and the script fails"))
     return findings

@@ -85,8 +85,13 @@ class ScriptLine:
 @dataclass(frozen=True)
 class Script:
     lines: tuple[ScriptLine, ...]
-    #: The file ended inside a backslash continuation (iPXE: the line is dropped, EINVAL).
-    unterminated: bool
+    #: First physical line of a backslash continuation the file ends inside, if any
+    #: (iPXE drops that line and the script fails with EINVAL).
+    unterminated_at: int | None = None
+
+    @property
+    def unterminated(self) -> bool:
+        return self.unterminated_at is not None
 
     def find_label(self, label: str) -> int | None:
         """Index of the first line defining ``label`` (goto searches from the top)."""
@@ -131,17 +136,16 @@ def parse_script(text: str) -> Script:
         label, rest = split_label("".join(pending))
         lines.append(ScriptLine(start, label, rest))
         pending = []
-    return Script(tuple(lines), unterminated=bool(pending))
+    return Script(tuple(lines), unterminated_at=start if pending else None)
 
 
 MAGICS = ("#!ipxe", "#!gpxe")
 
 
-def is_script(data: bytes) -> bool:
+def is_script(data: bytes | str) -> bool:
     """iPXE's script probe: the magic, then whitespace at byte 7 (reference §1.1)."""
-    return len(data) >= 7 and data[:6].decode("latin-1") in MAGICS and data[6:7] in (
-        b" ", b"\t", b"\n", b"\r", b"\v", b"\f"
-    )
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    return len(text) >= 7 and text[:6] in MAGICS and text[6] in WHITESPACE
 
 
 def decode_script(data: bytes) -> str:
