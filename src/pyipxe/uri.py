@@ -27,18 +27,17 @@ Rules of this module:
 
 from __future__ import annotations
 
-import base64
 import functools
 import re
 from dataclasses import dataclass, replace
 from typing import Final
 
+from pyipxe.encoding import base64_decode
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 
 # core/datauri.c postdates every errfile.h we could read; 0x34 is the next free core file
 # number after spcr (0x33), so this code is an assumption until checked against a build.
 ERR_DATA_URI_INVALID: Final = ErrorSite(ErrorClass.EINVAL, 0x3420)  # core/datauri.c: no ',' / not opaque
-ERR_DATA_URI_BASE64: Final = ErrorSite(ErrorClass.EINVAL, 0x1020)  # core/base64.c: base64_decode
 
 
 @dataclass(frozen=True)
@@ -351,8 +350,6 @@ def pxe_filename_uri(next_server: str | None, filename: str, *, port: int | None
 
 # -- data: --------------------------------------------------------------------------------
 
-_BASE64_SPACE: Final = re.compile(r"[ \t\n\v\f\r]+")
-_BASE64_SHAPE: Final = re.compile(r"([A-Za-z0-9+/]*)(={0,2})")
 
 
 def parse_data_uri(uri: Uri) -> bytes:
@@ -371,11 +368,4 @@ def parse_data_uri(uri: Uri) -> bytes:
         raise IpxeError(ERR_DATA_URI_INVALID)
     if _to_bytes(prefix)[-7:].lower() != b";base64":
         return _to_bytes(encoded)
-    shape = _BASE64_SHAPE.fullmatch(_BASE64_SPACE.sub("", encoded))
-    if shape is None:
-        raise IpxeError(ERR_DATA_URI_BASE64)
-    body, pads = shape.groups()
-    bits = 6 * len(body) - 2 * len(pads)
-    if bits % 8:
-        raise IpxeError(ERR_DATA_URI_BASE64)
-    return base64.b64decode(body + "A" * (-len(body) % 4))[:bits // 8]
+    return base64_decode(encoded)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 
+from pyipxe.encoding import base64_decode
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.uri import uri_decode, uri_encode
 
@@ -33,7 +34,6 @@ ERR_NOT_SUPPORTED = ErrorSite(ErrorClass.ENOTSUP, 0x0C20)  # core/settings.c: ty
 ERR_NUMERIC_RANGE = ErrorSite(ErrorClass.ERANGE, 0x0C20)  # core/settings.c: numeric_setting_value
 ERR_IPV4_INVALID = ErrorSite(ErrorClass.EINVAL, 0x0560)  # net/ipv4.c: inet_aton failed
 ERR_IPV6_INVALID = ErrorSite(ErrorClass.EINVAL, 0x0660)  # net/ipv6.c: inet6_aton
-ERR_BASE64_INVALID = ErrorSite(ErrorClass.EINVAL, 0x1020)  # core/base64.c: base64_decode
 ERR_BASE16_INVALID = ErrorSite(ErrorClass.EINVAL, 0x1120)  # core/base16.c: hex_decode
 ERR_DNS_INVALID = ErrorSite(ErrorClass.EINVAL, 0x1160)  # net/udp/dns.c: malformed name
 ERR_NO_MEMORY = ErrorSite(ErrorClass.ENOMEM, 0x0C20)  # core/settings.c: formatted copy too big
@@ -328,8 +328,6 @@ class HexType(SettingType):
         return raw.hex(self.separator) if self.separator else raw.hex()
 
 
-_BASE64_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
-_BASE64_SHAPE = re.compile(r"([A-Za-z0-9+/]*)(=*)")
 
 
 class Base64Type(SettingType):
@@ -337,15 +335,7 @@ class Base64Type(SettingType):
     taking two bits off, whole bytes required, unused bits unchecked: ``QR==`` is ``A``)."""
 
     def _parse(self, text: str) -> bytes:
-        shape = _BASE64_SHAPE.fullmatch(_BASE64_WHITESPACE.sub("", text))
-        if shape is None or len(shape.group(2)) > 2:
-            raise IpxeError(ERR_BASE64_INVALID)
-        body = shape.group(1)
-        bits = 6 * len(body) - 2 * len(shape.group(2))
-        if bits % 8:
-            raise IpxeError(ERR_BASE64_INVALID)
-        whole = base64.b64decode(body + "A" * (-len(body) % 4))
-        return whole[:bits // 8]
+        return base64_decode(text)
 
     def format(self, raw: bytes) -> str:
         return base64.b64encode(raw).decode("ascii")
