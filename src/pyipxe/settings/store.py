@@ -52,12 +52,20 @@ class Setting:
         return bool(self.name) and self.name == other.name
 
 
-# Predefined settings register here (see predefined.py); looked up by name or by tag.
+# Predefined settings register here (see predefined.py); looked up by name or by tag on
+# every expansion, so both are indexed (first registration wins, as a list scan would).
 _PREDEFINED: list[Setting] = []
+_BY_NAME: dict[str, int] = {}
+_BY_TAG: dict[tuple[int, str | None], int] = {}
 
 
 def predefine(setting: Setting) -> Setting:
+    index = len(_PREDEFINED)
     _PREDEFINED.append(setting)
+    if setting.name:
+        _BY_NAME.setdefault(setting.name, index)
+    if setting.tag:
+        _BY_TAG.setdefault((setting.tag, setting.scope), index)
     return setting
 
 
@@ -66,10 +74,11 @@ def predefined_settings() -> tuple[Setting, ...]:
 
 
 def find_predefined(candidate: Setting) -> Setting | None:
-    for known in _PREDEFINED:
-        if known.same_as(candidate):
-            return known
-    return None
+    """The first predefined setting that :meth:`Setting.same_as` ``candidate``."""
+    matches = [_BY_NAME.get(candidate.name) if candidate.name else None,
+               _BY_TAG.get((candidate.tag, candidate.scope)) if candidate.tag else None]
+    found = [index for index in matches if index is not None]
+    return _PREDEFINED[min(found)] if found else None
 
 
 def parse_tag(text: str) -> int:
