@@ -10,10 +10,9 @@ import pytest
 
 from pyipxe.console.keys import KeySource, NoKeys, ScriptedKeys
 from pyipxe.console.output import Console
-from pyipxe.runner import apply_preset
+from pyipxe.runner import apply_preset, run_top_script
 from pyipxe.script.context import Context
 from pyipxe.script.interpreter import Interpreter
-from pyipxe.script.parser import parse_script
 
 
 @dataclass
@@ -30,8 +29,8 @@ def run_script(text: str, *, keys: str | None = None, presets: tuple[str, ...] =
     context = Context(console=console, keys=source)
     for preset in presets:
         apply_preset(context, preset)
-    interpreter = Interpreter(context)
-    status = asyncio.run(interpreter.run_script(parse_script(text), "test"))
+    Interpreter(context)
+    status = asyncio.run(run_top_script(context, text, "test"))
     console.close()
     return Run(stream.getvalue().decode("utf-8", "surrogateescape"), status, context)
 

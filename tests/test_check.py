@@ -226,7 +226,7 @@ def test_operators_must_stand_alone() -> None:
         ("isset a b", "isset: takes exactly 1 argument, got 2 (usage: isset <value>)"),
         ("iseq a", "iseq: takes exactly 2 arguments, got 1 (usage: iseq <value1> <value2>)"),
         ("imgfetch --name x", "imgfetch: takes at least 1 argument, got 0 "
-                              "(usage: imgfetch <uri|image> [<arguments>...])"),
+                              "(usage: imgfetch <uri> [<arguments>...])"),
         ("show -h x", "show: -h/--help prints the usage and fails the command"),
         ("sanboot --drive 0x8z iscsi:x", 'sanboot: "0x8z": invalid integer value'),
     ],

@@ -64,8 +64,8 @@ def test_empty_expansion_is_an_argument() -> None:
 
 
 def test_unknown_command() -> None:
-    run = run_script("#!ipxe\nchain http://x/ || echo ${errno}\n")
-    assert run.output == "chain: command not found\n0x2e022001\n"
+    run = run_script("#!ipxe\nfrobnicate http://x/ || echo ${errno}\n")
+    assert run.output == "frobnicate: command not found\n0x2e022001\n"
 
 
 def test_unterminated_continuation_fails_einval() -> None:

@@ -192,9 +192,13 @@ def test_repeated_oack_means_ack_0_was_lost() -> None:
     client = started()
     feed(client, oack(("blksize", "512")))
     assert sends(feed(client, oack(("blksize", "512")))) == [(ack(0), TID)]
-    assert feed(client, oack(("blksize", "512"))) == []  # once per position
+    assert sends(feed(client, oack(("blksize", "512")))) == [(ack(0), TID)]  # lock-step: every time
     feed(client, data(1, b"x" * 512))
     assert feed(client, oack(("blksize", "512"))) == []
+    client = started(windowsize=4)
+    feed(client, oack(("blksize", "512"), ("windowsize", "4")))
+    acks = [sends(feed(client, oack(("blksize", "512"), ("windowsize", "4")))) for _ in range(6)]
+    assert acks == [[(ack(0), TID)], [], [], [], [(ack(0), TID)], []]  # once per window of strays
 
 
 # ---- transfer IDs ------------------------------------------------------------------------
@@ -244,15 +248,27 @@ def test_gap_reacks_last_in_order_block_once_and_never_delivers_out_of_order() -
     assert client.stats.out_of_order == 2
 
 
-def test_duplicates_are_reacked_once_and_never_delivered_twice() -> None:
+def test_duplicates_are_reacked_and_never_delivered_twice() -> None:
     client = started(blksize=8)
     feed(client, oack(("blksize", "8")))
     feed(client, data(1, b"a" * 8))
     feed(client, data(2, b"b" * 8))
-    out = feed(client, data(2, b"b" * 8))
-    assert delivered(out) == b"" and sends(out) == [(ack(2), TID)]
-    assert feed(client, data(1, b"a" * 8)) == []
-    assert client.stats.duplicates == 2 and client.stats.payload_bytes == 16
+    for _ in range(3):  # lock-step: the server resends block 2 because our ACK was lost, each time
+        out = feed(client, data(2, b"b" * 8))
+        assert delivered(out) == b"" and sends(out) == [(ack(2), TID)]
+    assert sends(feed(client, data(1, b"a" * 8))) == [(ack(2), TID)]
+    assert client.stats.duplicates == 4 and client.stats.payload_bytes == 16
+
+
+def test_a_retransmitted_window_earns_one_ack() -> None:
+    client = started(blksize=8, windowsize=4)
+    feed(client, oack(("blksize", "8"), ("windowsize", "4")))
+    for n in range(1, 5):
+        feed(client, data(n, bytes([n]) * 8))
+    for _ in range(2):  # our ACK 4 was lost twice: the server resends blocks 1-4 twice
+        acks = [sends(feed(client, data(n, bytes([n]) * 8))) for n in range(1, 5)]
+        assert acks == [[(ack(4), TID)], [], [], []]
+    assert client.stats.duplicates == 8 and client.stats.blocks == 4
 
 
 def test_oversized_and_malformed_packets_are_dropped() -> None:
@@ -296,7 +312,7 @@ def test_block_numbers_wrap_past_65535() -> None:
 @pytest.mark.parametrize(
     ("code", "bios", "efi", "text"),
     [
-        (1, 0x2D12613B, 0x2D12618E, "Not found"),
+        (1, 0x2D12603B, 0x2D12608E, "No such file or directory"),  # as the real iPXE prints
         (2, 0x0212603C, 0x0212608F, "Permission denied"),
         (4, 0x3D126001, 0x3D126083, "Error 0x3d126001"),
         (0, 0x3C126003, 0x3C126083, "Operation not supported"),
@@ -316,7 +332,7 @@ def test_server_errors_map_to_ipxe_numbers(code: int, bios: int, efi: int, text:
     assert isinstance(failed, Failed) and client.state is State.FAILED
     assert failed.error.code("pcbios") == bios and failed.error.code("efi") == efi
     assert format_error(bios, "pcbios") == f"{text} (https://ipxe.org/{bios:08x})"
-    assert "no such file" in failed.reason
+    assert "no such file" in failed.reason and failed.server_code == code
 
 
 # ---- timers ------------------------------------------------------------------------------
@@ -351,11 +367,14 @@ def test_timeouts_resend_rrq_then_ack_of_last_in_order_block() -> None:
     out = client.handle(TimerExpired(1))
     assert sends(out)[0] == (sends(TftpClient("f", SERVER, windowsize=4).start())[0][0], SERVER)
     assert out[-1] == SetTimer(1.0, 2)
-    feed(client, oack(("blksize", "512"), ("windowsize", "4")))
-    out = feed(client, data(1, b"x" * 512))  # progress resets the backoff
-    assert sends(out) == [] and isinstance(out[-1], SetTimer) and out[-1].seconds == 0.5
-    out = client.handle(TimerExpired(out[-1].token))
-    assert sends(out) == [(ack(1), TID)]
+    [*_, timer] = feed(client, oack(("blksize", "512"), ("windowsize", "4")))  # progress resets the backoff
+    assert timer == SetTimer(0.5, 3)
+    out = feed(client, data(1, b"x" * 512))
+    assert sends(out) == [] and not [o for o in out if isinstance(o, SetTimer)]  # blocks never touch the timer
+    assert client.handle(TimerExpired(3)) == [SetTimer(0.5, 4)]  # progress since it was armed: re-arm only
+    out = client.handle(TimerExpired(4))
+    assert sends(out) == [(ack(1), TID)] and out[-1] == SetTimer(1.0, 5)
+    assert client.stats.retransmissions == 2
 
 
 def test_stale_and_late_timers_are_ignored() -> None:

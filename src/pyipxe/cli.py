@@ -33,6 +33,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", action="store_true",
                      help="print every executed command with its expanded arguments, status and time")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr")
+    run.add_argument("--network", choices=("auto", "own", "host"), default="auto",
+                     help="who configures the interfaces: own (pyipxe applies DHCP/static settings and undoes "
+                          "them at ifclose), host (read only; dhcp just learns boot options), auto (default: own "
+                          "for an interface without an IPv4 address, else host)")
+    run.add_argument("--interface", action="append", default=[], metavar="IF|netN=IF",
+                     help="use only this Linux interface (repeatable; numbered net0.. in the order given), "
+                          "or map one explicitly: --interface net1=eth2")
 
     check = sub.add_parser("check", help="report problems in scripts without running them")
     check.add_argument("scripts", nargs="+", help="script files")

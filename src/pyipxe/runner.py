@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 
 from pyipxe.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from pyipxe.console.keys import KeySource, ScriptedKeys, default_key_source
+from pyipxe.console.keys import KeySource, ScriptedKeys, TerminalKeys, default_key_source
 from pyipxe.console.output import Console
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.image.spool import SpoolFile
+from pyipxe.net.devices import InterfaceChoiceError, NetworkState
 from pyipxe.script.context import Context
 from pyipxe.script.interpreter import Interpreter
-from pyipxe.script.parser import decode_script, is_script, parse_script
+from pyipxe.script.parser import decode_script, is_script
 from pyipxe.settings import types as stypes
 from pyipxe.settings.builtin import ComputedBlock
 
@@ -69,18 +71,36 @@ def _read_script(path: str) -> str:
     return decode_script(data)
 
 
-async def _run(ctx: Context, interpreter: Interpreter, path: str) -> int:
+async def run_top_script(ctx: Context, text: str, name: str) -> int:
+    """Run the top-level script as iPXE runs its embedded image: as an executing image
+    (so ``chain --replace`` can replace it), with no URI (so cwuri is left alone)."""
+    image = ctx.images.new_image(None, SpoolFile(text.encode("utf-8", "surrogateescape")), name=name)
+    ctx.images.register(image)
+    try:
+        await ctx.images.execute(image)
+    except IpxeError as error:
+        return ctx.code(error)
+    finally:
+        ctx.images.unregister(image)
+    return 0
+
+
+async def _run(ctx: Context, path: str) -> int:
     try:
         text = _read_script(path)
     except IpxeError as error:
         return ctx.code(error)
-    name = "-" if path == "-" else Path(path).name
-    return await interpreter.run_script(parse_script(text), name)
+    return await run_top_script(ctx, text, "-" if path == "-" else Path(path).name)
 
 
 def run_main(args: argparse.Namespace) -> int:
     console = Console()
     ctx = Context(console=console, keys=_keys(args.input))
+    try:
+        network = ctx.network = NetworkState(ctx.settings, mode=args.network, interfaces=args.interface)
+    except InterfaceChoiceError as error:
+        print(f"pyipxe: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.platform:
             apply_preset(ctx, f"platform={args.platform}")
@@ -89,13 +109,19 @@ def run_main(args: argparse.Namespace) -> int:
     except PresetError as error:
         print(f"pyipxe: {error}", file=sys.stderr)
         return EXIT_USAGE
-    interpreter = Interpreter(ctx, trace=args.trace)
+    Interpreter(ctx, trace=args.trace)
+    if isinstance(ctx.keys, TerminalKeys):
+        ctx.keys.hold_raw()
     try:
-        status = asyncio.run(_run(ctx, interpreter, args.script))
+        status = asyncio.run(_run(ctx, args.script))
     except KeyboardInterrupt:
         console.close()
         print("Could not boot: " + ctx.error_text(IpxeError(ERR_CANCELED)), file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if isinstance(ctx.keys, TerminalKeys):
+            ctx.keys.release()
+        network.shutdown()  # own mode leaves the interfaces as it found them
     console.close()
     if status:
         print(f"Could not boot: {ctx.error_text(status)}", file=sys.stderr)

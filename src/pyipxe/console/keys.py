@@ -22,7 +22,7 @@ import termios
 import tty
 from collections import deque
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 CTRL_B = 0x02
 CTRL_C = 0x03
@@ -131,15 +131,39 @@ class TerminalKeys:
         self._fd = sys.stdin.fileno() if fd is None else fd
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._buffer: deque[int] = deque()
+        self._session_saved: list[Any] | None = None
+
+    def hold_raw(self) -> None:
+        """Keep the terminal raw for the whole session, as iPXE's console always is.
+
+        Keys typed while a command runs are then neither echoed by the terminal nor
+        stuck in its line buffer; they wait, unechoed, for the next prompt (or a
+        download's Ctrl-C check). :meth:`release` restores the terminal.
+        """
+        if self._session_saved is None:
+            saved = termios.tcgetattr(self._fd)
+            self._set_raw(signals=True)  # Ctrl-C still interrupts a runaway goto loop
+            self._session_saved = saved
+
+    def release(self) -> None:
+        if self._session_saved is not None:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._session_saved)
+            self._session_saved = None
+
+    def _set_raw(self, *, signals: bool = False) -> None:
+        tty.setcbreak(self._fd, termios.TCSANOW)  # never TCSAFLUSH: keys typed ahead must survive
+        attrs = termios.tcgetattr(self._fd)
+        if signals:
+            attrs[3] |= termios.ISIG
+        else:
+            attrs[3] &= ~termios.ISIG  # Ctrl-C arrives as a key, as on iPXE's console
+        termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
 
     @contextlib.contextmanager
     def _raw(self) -> Iterator[None]:
         saved = termios.tcgetattr(self._fd)
         try:
-            tty.setcbreak(self._fd)
-            attrs = termios.tcgetattr(self._fd)
-            attrs[3] &= ~termios.ISIG  # Ctrl-C arrives as a key, as on iPXE's console
-            termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
+            self._set_raw()
             yield
         finally:
             termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING
 from pyipxe.console.keys import KeySource, NoKeys
 from pyipxe.console.output import Console
 from pyipxe.errors import PLATFORMS, IpxeError, format_error
+from pyipxe.image.registry import ImageRegistry
 from pyipxe.settings import predefined
 from pyipxe.settings.builtin import BuiltinBlock, host_platform, install_platform_blocks
 from pyipxe.settings.store import SettingsTree
 
 if TYPE_CHECKING:
+    from pyipxe.net.devices import NetworkState
+    from pyipxe.net.transfer import FetchEnv, RequestParams
     from pyipxe.script.interpreter import Interpreter
 
 
@@ -29,10 +32,34 @@ class Context:
     errno: int = 0
     cwuri: str | None = None
     interpreter: Interpreter | None = None
+    #: the image registry (reference §7.1); one per session
+    images: ImageRegistry = field(default_factory=lambda: ImageRegistry())
+    #: what downloads use: resolver, TLS trust, keep-alive pools, -v log
+    fetch_env: FetchEnv | None = None
+    #: the network devices and who owns their configuration (pyipxe.net.devices)
+    network: NetworkState | None = None
+    #: request parameter lists built by ``params``/``param``, by name ("" = the default list)
+    request_params: dict[str, RequestParams] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.builtin = BuiltinBlock(errno=lambda: self.errno, cwuri=lambda: self.cwuri)
         install_platform_blocks(self.settings, self.builtin)
+        self.images.platform = lambda: self.platform
+        self.images.cwuri_get = lambda: self.cwuri
+        self.images.cwuri_set = self._set_cwuri
+        if self.fetch_env is None:
+            from pyipxe.net.transfer import FetchEnv, system_resolve
+
+            self.fetch_env = FetchEnv(resolve=system_resolve, setting=self._setting_text)
+
+    def _set_cwuri(self, value: str | None) -> None:
+        self.cwuri = value
+
+    def _setting_text(self, name: str) -> str | None:
+        try:
+            return self.settings.fetch_text(name) or None
+        except IpxeError:
+            return None
 
     @property
     def platform(self) -> str:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.image.registry import Image
 from pyipxe.script.context import Context
 from pyipxe.script.expand import expand
 from pyipxe.script.options import parse_options
-from pyipxe.script.parser import Script, Then, split_commands
+from pyipxe.script.parser import Script, Then, decode_script, parse_script, split_commands
 from pyipxe.script.registry import load_commands
 
 # core/exec.c
@@ -70,10 +71,22 @@ class Interpreter:
         self.stop_state = Stop.CONTINUE
         self.trace = trace
         self._lines_run = 0
+        context.images.executors["script"] = self.execute_script_image
+
+    async def execute_script_image(self, image: Image) -> None:
+        """The executor for script images: run it in place; a failure is the image's status."""
+        script = parse_script(decode_script(image.data.read()))
+        status = await self.run_script(script, image.name)
+        if status:
+            raise IpxeError(raw=status)
 
     # -- stop state (iPXE's shell_stop / shell_stopped) ---------------------
     def request_stop(self, level: Stop) -> None:
         self.stop_state = level
+
+    def stop_current_script(self) -> None:
+        """``chain --replace``: the running script ends after this line (shell_stop)."""
+        self.request_stop(Stop.SEQUENCE)
 
     def stopped(self, level: Stop) -> bool:
         stopped = self.stop_state >= level

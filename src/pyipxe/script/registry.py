@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "pyipxe.script.commands.console_cmds",
     "pyipxe.script.commands.flow",
     "pyipxe.script.commands.settings_cmds",
+    "pyipxe.script.commands.image_cmds",
+    "pyipxe.script.commands.net_cmds",
 )
 
 

@@ -1,0 +1,1 @@
+"""Images: the registry, spooled image bytes, format detection, downloading (reference §7)."""
