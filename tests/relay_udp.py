@@ -169,11 +169,15 @@ async def _main(args: argparse.Namespace) -> None:
     relay = Relay(_address(args.listen), _address(args.server), faults)
     relay.start()
     print(f"relaying {args.listen} -> {args.server}", flush=True)
+    last = ""
     try:
-        while True:
-            await asyncio.sleep(1)
-            print(f"forwarded {relay.forwarded} lost {relay.lost} duplicated {relay.duplicated} "
-                  f"reordered {relay.reordered}", flush=True)
+        while True:  # the counters, whenever they changed (at most ten times a second)
+            await asyncio.sleep(0.1)
+            counters = (f"forwarded {relay.forwarded} lost {relay.lost} duplicated {relay.duplicated} "
+                        f"reordered {relay.reordered}")
+            if counters != last:
+                print(counters, flush=True)
+                last = counters
     finally:
         relay.close()
 

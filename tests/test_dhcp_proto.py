@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -105,9 +107,9 @@ class Clock:
 
 def expected_discover_options() -> bytes:
     """Reference §5.1, written out by hand for a BIOS x86 client with a UUID."""
-    features = b"".join(bytes((code, 1, 1)) for code in (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19,
-                                                            0x22, 0x24, 0x26, 0x27, 0x29))
-    eb = features + bytes((0xEB, 3, 2, 0, 0)) + bytes((0xB1, 5)) + bytes.fromhex("011af41000")
+    features = b"".join(bytes((code, 1, 1)) for code in (0x17, 0x13, 0x14, 0x11, 0x27, 0x29, 0x15, 0x16, 0x18,
+                                                            0x26, 0x12))
+    eb = bytes((0xB1, 5)) + bytes.fromhex("011af41000") + bytes((0xEB, 3, 2, 0, 0)) + features
     prl = bytes([1, 3, 6, 7, 12, 15, 17, 26, 42, 43, 60, 66, 67, 119, 121, 128, 129, 130, 131, 132, 133, 134,
                  135, 175, 203])
     vci = b"PXEClient:Arch:00000:UNDI:002001"
@@ -131,6 +133,30 @@ def test_discover_is_ipxes_layout_byte_for_byte() -> None:
     assert data[236:240] == b"\x63\x82\x53\x63"
     assert data[240:] == expected_discover_options()
     assert len(data) == 240 + len(expected_discover_options())  # not padded
+
+
+REAL_FEATURES = (0x17, 0x22, 0x13, 0x11, 0x27, 0x19, 0x29, 0x10, 0x21, 0x15, 0x18, 0x1B, 0x12)
+
+
+def test_same_bytes_as_real_ipxe() -> None:
+    """A DISCOVER and REQUEST of real iPXE (Debian's 2019 ipxe.lkrn in QEMU, SMBIOS UUID set), captured with
+    QEMU's filter-dump: given that build's identity, pyipxe's packets are identical apart from the xid.
+
+    That build predates options 42 and 121 in its request list; everything else is the same code path."""
+    real = (Path(__file__).parent / "fixtures" / "dhcp" / "real-ipxe-2019-pcbios-discover.bin").read_bytes()
+    real_request = (Path(__file__).parent / "fixtures" / "dhcp" / "real-ipxe-2019-pcbios-request.bin").read_bytes()
+    xid = int.from_bytes(real[4:8], "big")
+    identity = DhcpIdentity.for_platform(MAC, "pcbios", "i386", uuid=UUID, busid=bytes.fromhex("011af41000"))
+    identity = replace(identity, features=REAL_FEATURES, version=(1, 0, 0))
+    old_list = bytes([1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, *range(128, 136), 175, 203])
+    with patch("pyipxe.proto.dhcp.PARAMETER_REQUEST_LIST", old_list):
+        clock = Clock(DhcpClient(identity, xid)).start()
+        clock.advance(0.5)
+        clock.receive(reply(2, yiaddr="10.0.2.15", server=IPv4Address("10.0.2.2"), xid=xid),
+                      source=IPv4Address("10.0.2.2"))
+        clock.advance(3)
+    assert clock.sent[0][1].payload == real
+    assert clock.sent[2][1].payload == real_request  # at 3 s, secs 18: 4 transmissions, offer seen
 
 
 def test_efi_and_linux_platforms_claim_efi_architecture() -> None:

@@ -7,6 +7,8 @@ import io
 from ipaddress import IPv4Address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyipxe.console.output import Console
 from pyipxe.errors import IpxeError
@@ -189,3 +191,20 @@ def test_identity_from_settings() -> None:
 def test_pxebs_parameters(tree: SettingsTree) -> None:
     control, mcast, servers = pxebs_parameters(tree)
     assert control == 8 and mcast is None and servers is None
+
+
+_options = st.lists(st.tuples(st.integers(1, 254), st.binary(max_size=30)), max_size=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_options, st.binary(max_size=64), st.binary(max_size=128))
+def test_fuzz_any_packet_reads_cleanly(options: list[tuple[int, bytes]], sname: bytes, file: bytes) -> None:
+    """Whatever a server put in its ACK, every listed setting fetches and formats without raising."""
+    packet = DhcpPacket(op=2, chaddr=MAC, sname=sname, file=file, options=tuple(options))
+    context = make_context(DhcpLease(parse_packet(packet.encode())))
+    block = context.settings.find_block("net0.dhcp")
+    assert block is not None
+    for setting in block.local_settings():
+        context.settings.fetch_text(f"net0.dhcp/{setting.name}")
+    for name in ("ip", "filename", "next-server", "175.1", "43.9:hex", "224", "netmask", "dns"):
+        context.settings.fetch_text(name)

@@ -211,3 +211,50 @@ def test_percentages_are_erased_before_ok(stall: types.SimpleNamespace) -> None:
     stall.protocol = _Stall(3, 0.6, finish=True, length=12)
     run = run_script("#!ipxe\nimgfetch stall://h/f\nimgstat\n")
     assert run.output == "stall://h/f... ok\nf : 12 bytes [PXE-NBP]\n"
+
+
+def test_imgextract_gzip_and_zlib(tree: Path) -> None:
+    import gzip
+    import zlib
+
+    payload = b"#!ipxe\necho extracted\n" * 1000
+    (tree / "s.ipxe.gz").write_bytes(gzip.compress(payload))
+    (tree / "s.z").write_bytes(zlib.compress(payload))
+    run = run_script(f"#!ipxe\nimgextract file:{tree}/s.ipxe.gz\nimgextract --keep --name zz file:{tree}/s.z\n"
+                     "imgstat\nsha1sum s.ipxe zz\nimgextract zz || echo rc=${errno}\nimgstat\n")
+    digest = hashlib.sha1(payload).hexdigest()
+    assert run.output.splitlines() == [
+        f"file:{tree}/s.ipxe.gz... ok", f"file:{tree}/s.z... ok",
+        f"s.ipxe : {len(payload)} bytes [script]", f"s.z : {(tree / 's.z').stat().st_size} bytes [zlib]",
+        f"zz : {len(payload)} bytes [script]", f"{digest}  s.ipxe", f"{digest}  zz",
+        "Could not extract image: Operation not supported (https://ipxe.org/3c3f2003)", "rc=0x3c3f2003",
+        f"s.ipxe : {len(payload)} bytes [script]", f"s.z : {(tree / 's.z').stat().st_size} bytes [zlib]",
+    ]
+
+
+def test_corrupt_archive_is_refused(tree: Path) -> None:
+    (tree / "bad.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(6) + b"garbage that does not inflate")
+    run = run_script(f"#!ipxe\nimgextract file:{tree}/bad.gz || echo rc=${{errno}}\nimgstat\n")
+    assert run.output.splitlines()[1:] == [
+        "Could not extract image: Invalid argument (https://ipxe.org/1c088002)", "rc=0x1c088002"]
+
+
+def test_executing_an_archive_runs_what_it_holds(tree: Path) -> None:
+    import gzip
+
+    (tree / "boot.ipxe.gz").write_bytes(gzip.compress(b"#!ipxe\necho from the archive\nimgstat\n"))
+    run = run_script(f"#!ipxe\nchain file:{tree}/boot.ipxe.gz\nimgstat\n")
+    assert run.output.splitlines() == [f"file:{tree}/boot.ipxe.gz... ok", "from the archive"]
+
+
+def test_params_lists() -> None:
+    run = run_script("#!ipxe\nparam x 1 || echo rc=${errno}\nparams\nparam a b c\nparam --header X-Y z\n"
+                     "params --name n --method post\nparam -p n k v\nparam -p m k v || echo rc=${errno}\n"
+                     "params --name n --delete\nparam -p n k v || echo rc=${errno}\n")
+    assert run.output.splitlines() == [
+        '"<NULL>": no such parameter list', "rc=0x2d16203b",
+        '"m": no such parameter list', "rc=0x2d16203b", '"n": no such parameter list', "rc=0x2d16203b",
+    ]
+    default = run.context.request_params[""]
+    assert default.fields == [("a", "b c")] and default.headers == [("X-Y", "z")]
+    assert "n" not in run.context.request_params

@@ -218,6 +218,16 @@ def test_tid_locks_on_first_reply_and_strangers_get_error_5() -> None:
     assert delivered(out) == b"good" and sends(out) == [(ack(1), TID)]
 
 
+def test_hot_path_checks_the_source_and_size_too() -> None:
+    client = started(blksize=8)
+    feed(client, oack(("blksize", "8")))
+    out = client.receive(data(1, b"e" * 8), OTHER_TID)  # right header and size, wrong port
+    assert delivered(out) == b"" and sends(out)[0][1] == OTHER_TID
+    assert client.receive(data(1, b"x" * 9), TID) == []  # right header, one byte too many
+    assert client.receive(data(1, b"g" * 8), TID) == [Data(0, b"g" * 8), tftp.Send(ack(1), TID)]
+    assert client.stats.foreign == 1 and client.stats.dropped == 1
+
+
 def test_other_hosts_cannot_answer_the_rrq() -> None:
     client = started()
     assert sends(feed(client, data(1, b"x"), OTHER_HOST))[0][1] == OTHER_HOST

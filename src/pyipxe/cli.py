@@ -32,7 +32,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="keys to type as the script starts (Python escapes: \\r Enter, \\x03 Ctrl-C)")
     run.add_argument("--trace", action="store_true",
                      help="print every executed command with its expanded arguments, status and time")
-    run.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="protocol detail on stderr (requests, negotiated options, TLS version and cipher)")
+    run.add_argument("--trust", action="append", default=[], metavar="FILE",
+                     help="also trust the PEM root certificates in FILE for HTTPS (repeatable)")
+    run.add_argument("--no-system-trust", action="store_true",
+                     help="trust only the --trust roots for HTTPS, not the system store")
     run.add_argument("--network", choices=("auto", "own", "host"), default="auto",
                      help="who configures the interfaces: own (pyipxe applies DHCP/static settings and undoes "
                           "them at ifclose), host (read only; dhcp just learns boot options), auto (default: own "

@@ -93,6 +93,16 @@ async def _run(ctx: Context, path: str) -> int:
     return await run_top_script(ctx, text, "-" if path == "-" else Path(path).name)
 
 
+def configure_downloads(ctx: Context, args: argparse.Namespace) -> None:
+    """TLS trust roots and ``-v`` protocol logging for every download of this session."""
+    env = ctx.fetch_env
+    assert env is not None
+    env.tls.trust_files.extend(getattr(args, "trust", []))
+    env.tls.system_roots = not getattr(args, "no_system_trust", False)
+    if getattr(args, "verbose", 0):
+        env.log = lambda message: print(f"pyipxe: {message}", file=sys.stderr, flush=True)
+
+
 def run_main(args: argparse.Namespace) -> int:
     console = Console()
     ctx = Context(console=console, keys=_keys(args.input))
@@ -110,6 +120,7 @@ def run_main(args: argparse.Namespace) -> int:
         print(f"pyipxe: {error}", file=sys.stderr)
         return EXIT_USAGE
     Interpreter(ctx, trace=args.trace)
+    configure_downloads(ctx, args)
     if isinstance(ctx.keys, TerminalKeys):
         ctx.keys.hold_raw()
     try:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,8 @@ from pyipxe.settings import predefined as p
 from pyipxe.settings.store import fetch
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from pyipxe.net.devices import NetDevice, NetworkState
 
 MODES = ("auto", "own", "host")
@@ -129,6 +130,8 @@ class NetConfig:
         an event loop of its own, which cannot nest in pyipxe's, so it lives in one worker
         thread; the calls are local and quick, so waiting for them here is fine."""
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="pyipxe-netlink")
 
             def connect() -> Any:

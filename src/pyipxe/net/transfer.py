@@ -100,31 +100,6 @@ class FetchEnv:
 
 Driver = Callable[[FetchRequest, Sink, FetchEnv], Awaitable[FetchResult]]
 
-# net/udp/dns.c: "no such name" (used only until a settings-aware resolver is plugged in)
-ERR_NO_SUCH_NAME = ErrorSite(ErrorClass.ENXIO, 0x1161)
-
-
-async def system_resolve(host: str) -> list[Address]:
-    """IP literals as they are; names through the host's resolver (getaddrinfo)."""
-    import asyncio
-    import socket
-    from ipaddress import ip_address
-
-    try:
-        return [ip_address(host.strip("[]").split("%")[0])]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        raise IpxeError(ERR_NO_SUCH_NAME) from None
-    found: list[Address] = []
-    for family, _, _, _, sockaddr in infos:
-        address = ip_address(sockaddr[0])
-        if address not in found and family in (socket.AF_INET, socket.AF_INET6):
-            found.append(address)
-    return found
 
 
 def driver_for(scheme: str | None) -> Driver:

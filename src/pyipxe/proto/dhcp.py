@@ -153,12 +153,15 @@ class Feature(IntEnum):
     NFS = 0x29
 
 
-# What pyipxe can do (it boots Linux kernels by kexec, hence bzImage), in iPXE's table
-# numbering order; iPXE's own order is its link order, which no server looks at.
+# What pyipxe can do, in the order of an iPXE build's feature table (its link order: the
+# Debian 2019 build sends DNS ELF HTTP iSCSI Menu MBOOT NFS PXEXT PXE TFTP bzImage SRP AoE).
+# pyipxe boots Linux kernels (bzImage via kexec) and speaks HTTPS, FTP and VLANs too.
 DEFAULT_FEATURES: tuple[int, ...] = (
-    Feature.ISCSI, Feature.AOE, Feature.HTTP, Feature.HTTPS, Feature.TFTP, Feature.FTP, Feature.DNS,
-    Feature.BZIMAGE, Feature.MULTIBOOT, Feature.ELF, Feature.EFI, Feature.VLAN, Feature.MENU, Feature.NFS,
+    Feature.DNS, Feature.HTTP, Feature.HTTPS, Feature.ISCSI, Feature.MENU, Feature.NFS, Feature.TFTP, Feature.FTP,
+    Feature.BZIMAGE, Feature.VLAN, Feature.AOE,
 )
+# A feature's value is its version; iPXE announces its PXE extensions as version 2.
+_FEATURE_VALUE = {Feature.PXE_EXT: 2}
 
 # Client architecture (option 93, RFC 4578 registry) per (platform, buildarch).
 _EFI_ARCH = {"i386": 6, "x86_64": 7, "arm32": 0x0A, "arm64": 0x0B, "riscv32": 0x19, "riscv64": 0x1B,
@@ -405,9 +408,13 @@ class DhcpIdentity:
         return f"PXEClient:Arch:{self.arch:05d}:UNDI:{major:03d}{minor:03d}".encode()
 
     def features_option(self) -> bytes:
-        """Option 175: one ``01`` flag per feature, the version, then the bus id."""
-        flags = b"".join(bytes((code, 1, 1)) for code in self.features)
-        return flags + bytes((EB_VERSION, 3, *self.version)) + bytes((EB_BUS_ID, len(self.busid))) + self.busid
+        """Option 175 as real iPXE lays it out: bus id (177), version (235), then the feature flags.
+
+        (Checked against a capture of the 2019 Debian build, tests/fixtures/dhcp/real-ipxe-*.bin;
+        iPXE inserts the bus id sub-option at the start of the existing option.)
+        """
+        flags = b"".join(bytes((code, 1, _FEATURE_VALUE.get(code, 1))) for code in self.features)
+        return bytes((EB_BUS_ID, len(self.busid))) + self.busid + bytes((EB_VERSION, 3, *self.version)) + flags
 
 
 def uuid_mangle(uuid: bytes) -> bytes:

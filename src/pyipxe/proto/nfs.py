@@ -54,6 +54,7 @@ from pyipxe.proto.oncrpc import (
     SITE_NFS_URI,
     AuthSys,
     Packer,
+    Record,
     RecordReader,
     RpcError,
     Unpacker,
@@ -344,7 +345,7 @@ class NfsDownload:
             return []
         return [Send(channel, record)]
 
-    def _on_record(self, channel: str, record: bytes) -> list[Output]:
+    def _on_record(self, channel: str, record: Record) -> list[Output]:
         xid = oncrpc.reply_xid(record)
         pending = self._pending.get(xid)
         if pending is None or pending[0] != channel:

@@ -109,7 +109,7 @@ class Packer:
 class Unpacker:
     """XDR decoder over one record; every read checks what is left (see module rules)."""
 
-    def __init__(self, data: bytes | memoryview, offset: int = 0) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, offset: int = 0) -> None:
         self.data = memoryview(data)
         self.offset = offset
 
@@ -162,47 +162,67 @@ def frame(record: bytes) -> bytes:
     return struct.pack("!I", LAST_FRAGMENT | len(record)) + record
 
 
+Record = bytes | bytearray
+
+
 class RecordReader:
-    """Reassembles records from a TCP byte stream; fragments are joined, sizes are bounded."""
+    """Reassembles records from a TCP byte stream; fragments are joined, sizes are bounded.
+
+    Each fragment is received straight into a buffer of its announced size, so a 1 MiB READ
+    reply costs one copy out of the socket buffer and none after: the record handed out is
+    that buffer, and the next fragment gets a new one.
+    """
 
     def __init__(self, max_record: int = MAX_RECORD) -> None:
         self.max_record = max_record
-        self._buffer = bytearray()
-        self._fragments: list[bytes] = []
-        self._size = 0
+        self._marker = bytearray()  # a record mark received in pieces
+        self._fragment: bytearray | None = None  # the fragment being filled
+        self._filled = 0
+        self._last = False
+        self._fragments: list[bytearray] = []  # earlier fragments of the current record
+        self._size = 0  # their total length
 
-    def feed(self, data: bytes | memoryview) -> list[bytes]:
+    def feed(self, data: bytes | memoryview) -> list[Record]:
         """Add received bytes; return the records they complete, in order."""
-        self._buffer += data
-        records: list[bytes] = []
-        start = 0
-        buffer = self._buffer
-        while len(buffer) - start >= 4:
-            (marker,) = struct.unpack_from("!I", buffer, start)
-            length = marker & ~LAST_FRAGMENT & 0xFFFFFFFF
-            if self._size + length > self.max_record:
-                raise RpcError(ERR_MALFORMED, f"RPC record over {self.max_record} bytes")
-            if len(buffer) - start - 4 < length:
+        view = memoryview(data).cast("B")
+        records: list[Record] = []
+        position = 0
+        while position < len(view):
+            if self._fragment is None:
+                need = 4 - len(self._marker)
+                self._marker += view[position:position + need]
+                position += min(need, len(view) - position)
+                if len(self._marker) < 4:
+                    break
+                (marker,) = struct.unpack("!I", self._marker)
+                self._marker.clear()
+                length = marker & ~LAST_FRAGMENT & 0xFFFFFFFF
+                if self._size + length > self.max_record:
+                    raise RpcError(ERR_MALFORMED, f"RPC record over {self.max_record} bytes")
+                self._fragment, self._filled, self._last = bytearray(length), 0, bool(marker & LAST_FRAGMENT)
+            fragment = self._fragment
+            take = min(len(fragment) - self._filled, len(view) - position)
+            fragment[self._filled:self._filled + take] = view[position:position + take]
+            self._filled += take
+            position += take
+            if self._filled < len(fragment):
                 break
-            with memoryview(buffer) as view:  # one copy, and no export left when the buffer shrinks
-                fragment = bytes(view[start + 4:start + 4 + length])
-            start += 4 + length
-            if marker & LAST_FRAGMENT:
-                if self._fragments:
-                    fragment = b"".join((*self._fragments, fragment))
-                    self._fragments.clear()
-                records.append(fragment)
-                self._size = 0
-            else:
+            self._fragment = None
+            if not self._last:
                 self._fragments.append(fragment)
-                self._size += length
-        del buffer[:start]
+                self._size += len(fragment)
+                continue
+            if self._fragments:
+                fragment = bytearray().join([*self._fragments, fragment])
+                self._fragments.clear()
+                self._size = 0
+            records.append(fragment)
         return records
 
     @property
     def pending(self) -> int:
         """Bytes held back waiting for the rest of a record."""
-        return len(self._buffer) + self._size
+        return len(self._marker) + self._filled + self._size
 
 
 # ---- messages ---------------------------------------------------------------------------------
@@ -235,7 +255,7 @@ def encode_call(xid: int, program: int, version: int, procedure: int, args: byte
     return frame(packer.raw(args).bytes())
 
 
-def reply_xid(record: bytes) -> int:
+def reply_xid(record: Record) -> int:
     """The transaction id of a reply, to find its call before decoding anything else."""
     if len(record) < 8:
         raise RpcError(ERR_MALFORMED, f"RPC record of {len(record)} bytes")
@@ -245,7 +265,7 @@ def reply_xid(record: bytes) -> int:
     return int(xid)
 
 
-def open_reply(record: bytes) -> Unpacker:
+def open_reply(record: Record) -> Unpacker:
     """Check a reply's header; return an :class:`Unpacker` at the start of the procedure's result.
 
     A denied call or an accepted one whose status is not SUCCESS raises EPROTO, as iPXE does.

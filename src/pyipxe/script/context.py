@@ -7,12 +7,14 @@ references only; the behaviour lives in the objects it points to.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pyipxe.console.keys import KeySource, NoKeys
 from pyipxe.console.output import Console
 from pyipxe.errors import PLATFORMS, IpxeError, format_error
+from pyipxe.image.archive import execute_archive
 from pyipxe.image.registry import ImageRegistry
 from pyipxe.settings import predefined
 from pyipxe.settings.builtin import BuiltinBlock, host_platform, install_platform_blocks
@@ -20,7 +22,7 @@ from pyipxe.settings.store import SettingsTree
 
 if TYPE_CHECKING:
     from pyipxe.net.devices import NetworkState
-    from pyipxe.net.transfer import FetchEnv, RequestParams
+    from pyipxe.net.transfer import Address, FetchEnv, RequestParams
     from pyipxe.script.interpreter import Interpreter
 
 
@@ -47,10 +49,18 @@ class Context:
         self.images.platform = lambda: self.platform
         self.images.cwuri_get = lambda: self.cwuri
         self.images.cwuri_set = self._set_cwuri
+        for archive in ("gzip", "zlib"):
+            self.images.executors[archive] = functools.partial(execute_archive, self.images)
         if self.fetch_env is None:
-            from pyipxe.net.transfer import FetchEnv, system_resolve
+            from pyipxe.net.transfer import FetchEnv
 
-            self.fetch_env = FetchEnv(resolve=system_resolve, setting=self._setting_text)
+            self.fetch_env = FetchEnv(resolve=self._resolve, setting=self._setting_text)
+
+    async def _resolve(self, host: str) -> list[Address]:
+        """Names as iPXE resolves them: the ``dns`` setting's servers, else the host's resolver."""
+        from pyipxe.net.resolve import resolve
+
+        return await resolve(host, self.settings)
 
     def _set_cwuri(self, value: str | None) -> None:
         self.cwuri = value

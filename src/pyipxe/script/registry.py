@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "pyipxe.script.commands.flow",
     "pyipxe.script.commands.settings_cmds",
     "pyipxe.script.commands.image_cmds",
+    "pyipxe.script.commands.params_cmds",
     "pyipxe.script.commands.net_cmds",
 )
 

@@ -12,6 +12,7 @@ import binascii
 from dataclasses import replace
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.image.archive import extract
 from pyipxe.image.fetch import download
 from pyipxe.image.registry import Image
 from pyipxe.net.transfer import driver_for
@@ -172,6 +173,24 @@ async def imgfree(ctx: Context, opts: Parsed) -> None:
             ctx.console.print(f'"{name}": no such image')
             raise IpxeError(ERR_NO_SUCH_IMAGE)
         ctx.images.unregister(found)
+
+
+# -- imgextract (hci/commands/image_archive_cmd.c) -------------------------------------------
+
+EXTRACT_SPEC = CommandSpec(options=(NAME, Option("keep", "k"), TIMEOUT), min_args=1, max_args=1)
+
+
+@command("imgextract", spec=EXTRACT_SPEC)
+async def imgextract(ctx: Context, opts: Parsed) -> None:
+    image = await acquire(ctx, opts.args[0], opts.options["timeout"])
+    try:
+        extract(ctx.images, image, opts.options["name"])
+    except IpxeError as error:
+        ctx.console.print(f"Could not extract image: {ctx.error_text(error)}")
+        raise
+    finally:
+        if not opts.options["keep"]:
+            ctx.images.unregister(image)
 
 
 # -- digests (hci/commands/digest_cmd.c) -----------------------------------------------

@@ -127,7 +127,8 @@ async def for_interfaces(ctx: Context, names: list[str], payload: Callable[[NetD
                          stop_on_success: bool) -> None:
     """ifcommon_exec: the named interfaces (or all), the last status wins unless one succeeds first."""
     failure: IpxeError | None = IpxeError(ERR_NO_INTERFACES)
-    for item in names or list(network(ctx).devices):
+    items: list[str | NetDevice] = list(names) if names else list(network(ctx).devices)
+    for item in items:
         try:
             device = parse_netdev(ctx, item) if isinstance(item, str) else item
             await payload(device)
