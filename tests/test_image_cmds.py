@@ -105,7 +105,7 @@ def test_errors_leave_no_image(tree: Path) -> None:
 def test_relative_uris_resolve_against_the_running_script(tree: Path) -> None:
     run = run_script(f"#!ipxe\nchain file://{tree}/rel.ipxe\nimgstat\necho cwuri=${{cwuri}}\n")
     assert run.output.splitlines() == [
-        f"file://{tree}/rel.ipxe... ok", f"file://{tree}/small.txt... ok", f"cwuri=file://{tree}/rel.ipxe",
+        f"file://{tree}/rel.ipxe... ok", "small.txt... ok", f"cwuri=file://{tree}/rel.ipxe",
         "small.txt : 6 bytes [PXE-NBP]", "rel.ipxe : 46 bytes [script]", "cwuri=",
     ]
 
@@ -258,3 +258,11 @@ def test_params_lists() -> None:
     default = run.context.request_params[""]
     assert default.fields == [("a", "b c")] and default.headers == [("X-Y", "z")]
     assert "n" not in run.context.request_params
+
+
+def test_next_server_gives_a_tftp_working_uri() -> None:
+    run = run_script("#!ipxe\necho [${cwuri}]\nset next-server 10.0.0.1\necho [${cwuri}]\n"
+                     "imgfetch --timeout 100 pxelinux.0 || echo failed\nclear next-server\necho [${cwuri}]\n")
+    assert run.output.splitlines()[:2] == ["[]", "[tftp://10.0.0.1/]"]
+    assert run.output.splitlines()[2].startswith("pxelinux.0...")
+    assert run.output.splitlines()[-1] == "[]"

@@ -57,12 +57,18 @@ async def download(
     name: str | None = None,
     timeout: float | None = None,
     quiet: bool = False,
+    label: Uri | None = None,
 ) -> Image:
-    """Download ``uri`` into a new, not yet registered image; print iPXE's progress line."""
+    """Download ``uri`` into a new, not yet registered image; print iPXE's progress line.
+
+    The line shows ``label`` (default ``uri``) redacted: iPXE prints the URI as the script
+    wrote it, before resolution against the working URI, without user, password, query
+    or fragment (``chain sibling.txt`` shows ``sibling.txt...``).
+    """
     driver = driver_for(uri.scheme)  # an unknown scheme fails before anything is printed
     spool = SpoolFile()
     sink = _CountingSink(spool)
-    progress = Progress(console, None if quiet else format_uri(uri, for_display=True))
+    progress = Progress(console, None if quiet else format_uri(label or uri, for_display=True))
     progress.begin()
     task = asyncio.ensure_future(driver(FetchRequest(uri, params), sink, env))
     try:

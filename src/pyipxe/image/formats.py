@@ -8,6 +8,7 @@ in iPXE's order: Multiboot first, then the "normal" types, PXE NBP last.
 
 from __future__ import annotations
 
+import platform as _platform
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +43,7 @@ Prober = Callable[[bytes, int], bool]
 
 
 def _multiboot(head: bytes, length: int) -> bool:
-    for offset in range(0, min(len(head), 8192) - 11, 4):
-        magic, flags, checksum = struct.unpack_from("<III", head, offset)
-        if magic == 0x1BADB002 and (magic + flags + checksum) & 0xFFFFFFFF == 0:
-            return True
-    return False
+    return multiboot1_header(head) is not None
 
 
 def _bzimage(head: bytes, length: int) -> bool:
@@ -77,10 +74,9 @@ def _elf(head: bytes, length: int) -> bool:
 
 
 def _pe(head: bytes, length: int) -> bool:
-    if len(head) < 0x40 or head[:2] != b"MZ":
-        return False
-    pe_offset, = struct.unpack_from("<I", head, 0x3C)
-    return pe_offset + 4 <= len(head) and head[pe_offset:pe_offset + 4] == b"PE\0\0"
+    # The firmware's LoadImage accepts only its own machine type (an ARM64 kernel on x86 is not "EFI").
+    machine = pe_machine(head)
+    return machine is not None and machine == NATIVE_PE_MACHINE.get(_platform.machine(), 0x8664)
 
 
 def _gzip(head: bytes, length: int) -> bool:
@@ -151,3 +147,94 @@ def detect(head: bytes, length: int, platform: str = "pcbios") -> ImageType | No
         if probe(head, length):
             return image_type
     return None
+
+
+# -- facts beyond the type (what the boot plan shows; detection above stays iPXE's) --------
+
+PE_MACHINES = {0x014C: "i386", 0x8664: "x86_64", 0x01C2: "arm", 0x01C4: "arm", 0xAA64: "arm64",
+               0x5032: "riscv32", 0x5064: "riscv64", 0x6264: "loongarch64"}
+NATIVE_PE_MACHINE = {"x86_64": 0x8664, "AMD64": 0x8664, "i686": 0x014C, "i386": 0x014C, "aarch64": 0xAA64,
+                     "arm64": 0xAA64, "riscv64": 0x5064, "loongarch64": 0x6264}
+PE_SUBSYSTEMS = {10: "EFI application", 11: "EFI boot service driver", 12: "EFI runtime driver", 13: "EFI ROM"}
+ELF_MACHINES = {3: "i386", 62: "x86_64", 40: "arm", 183: "arm64", 243: "riscv"}
+MULTIBOOT1_MAGIC = 0x1BADB002
+MULTIBOOT2_MAGIC = 0xE85250D6
+
+
+def pe_machine(head: bytes) -> int | None:
+    """The COFF machine type of an ``MZ``/``PE`` image, or None when it is not one."""
+    if len(head) < 0x40 or head[:2] != b"MZ":
+        return None
+    pe_offset, = struct.unpack_from("<I", head, 0x3C)
+    if pe_offset + 6 > len(head) or head[pe_offset:pe_offset + 4] != b"PE\0\0":
+        return None
+    return int(struct.unpack_from("<H", head, pe_offset + 4)[0])
+
+
+def pe_facts(head: bytes) -> dict[str, object] | None:
+    machine = pe_machine(head)
+    if machine is None:
+        return None
+    pe_offset, = struct.unpack_from("<I", head, 0x3C)
+    facts: dict[str, object] = {"machine": PE_MACHINES.get(machine, f"{machine:#06x}")}
+    optional = pe_offset + 24
+    if optional + 70 <= len(head):
+        magic, = struct.unpack_from("<H", head, optional)
+        facts["pe32plus"] = magic == 0x20B
+        subsystem, = struct.unpack_from("<H", head, optional + 68)
+        facts["subsystem"] = PE_SUBSYSTEMS.get(subsystem, str(subsystem))
+    return facts
+
+
+def multiboot1_header(head: bytes) -> dict[str, object] | None:
+    """The Multiboot 1 header (4-aligned, first 8 KiB, checksummed), as the prober finds it."""
+    for offset in range(0, min(len(head), 8192) - 11, 4):
+        magic, flags, checksum = struct.unpack_from("<III", head, offset)
+        if magic == MULTIBOOT1_MAGIC and (magic + flags + checksum) & 0xFFFFFFFF == 0:
+            return {"offset": offset, "flags": f"{flags:#x}", "aout_kludge": bool(flags & 0x10000)}
+    return None
+
+
+def multiboot2_header(head: bytes) -> dict[str, object] | None:
+    """A Multiboot 2 header (8-aligned, first 32 KiB; we see the first ``HEAD`` bytes).
+
+    iPXE cannot boot Multiboot 2 and has no prober for it; pyipxe reports it as a fact so
+    the plan can say why such a kernel is not booted.
+    """
+    for offset in range(0, min(len(head), 32768) - 15, 8):
+        magic, arch, length, checksum = struct.unpack_from("<IIII", head, offset)
+        if magic == MULTIBOOT2_MAGIC and (magic + arch + length + checksum) & 0xFFFFFFFF == 0:
+            return {"offset": offset, "architecture": {0: "i386", 4: "mips32"}.get(arch, str(arch))}
+    return None
+
+
+def elf_facts(head: bytes) -> dict[str, object] | None:
+    if len(head) < 0x18 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+        return None
+    order = "<" if head[5] == 1 else ">"
+    machine, = struct.unpack_from(order + "H", head, 18)
+    facts: dict[str, object] = {"class": "ELF32" if head[4] == 1 else "ELF64",
+                                "endian": "little" if head[5] == 1 else "big",
+                                "machine": ELF_MACHINES.get(machine, str(machine))}
+    entry_format = order + ("I" if head[4] == 1 else "Q")
+    if len(head) >= 24 + struct.calcsize(entry_format):
+        facts["entry"] = f"{struct.unpack_from(entry_format, head, 24)[0]:#x}"
+    return facts
+
+
+def facts(head: bytes, length: int, image_type: ImageType | None) -> dict[str, object]:
+    """Everything the first bytes say, beyond the type: bzImage header, PE machine, ELF class, Multiboot."""
+    from pyipxe.errors import IpxeError
+    from pyipxe.image.linux import parse_bzimage
+
+    found: dict[str, object] = {}
+    try:
+        found["bzimage"] = parse_bzimage(head, length).facts() if head[0x202:0x206] == b"HdrS" or (
+            image_type is not None and image_type.name == "bzImage") else None
+    except IpxeError:
+        found["bzimage"] = None
+    found["pe"] = pe_facts(head)
+    found["elf"] = elf_facts(head)
+    found["multiboot"] = multiboot1_header(head)
+    found["multiboot2"] = multiboot2_header(head)
+    return {key: value for key, value in found.items() if value is not None}

@@ -18,7 +18,7 @@ from pyipxe.image.archive import execute_archive
 from pyipxe.image.registry import ImageRegistry
 from pyipxe.settings import predefined
 from pyipxe.settings.builtin import BuiltinBlock, host_platform, install_platform_blocks
-from pyipxe.settings.store import SettingsTree
+from pyipxe.settings.store import SettingsBlock, SettingsTree
 
 if TYPE_CHECKING:
     from pyipxe.net.devices import NetworkState
@@ -51,6 +51,8 @@ class Context:
         self.images.cwuri_set = self._set_cwuri
         for archive in ("gzip", "zlib"):
             self.images.executors[archive] = functools.partial(execute_archive, self.images)
+        self._cwuri_from_next_server: str | None = None
+        self.settings.applicators.append(self._apply_next_server)
         if self.fetch_env is None:
             from pyipxe.net.transfer import FetchEnv
 
@@ -61,6 +63,16 @@ class Context:
         from pyipxe.net.resolve import resolve
 
         return await resolve(host, self.settings)
+
+    def _apply_next_server(self, block: SettingsBlock) -> None:
+        """core/cwuri.c: with no working URI, a non-zero next-server gives ``tftp://<it>/``;
+        the URI reverts to unset when that next-server goes away."""
+        found = self.settings.fetch(predefined.NEXT_SERVER)
+        server = found.data if found is not None and len(found.data) == 4 and any(found.data) else None
+        if server is not None and self.cwuri is None:
+            self.cwuri = self._cwuri_from_next_server = f"tftp://{'.'.join(map(str, server))}/"
+        elif server is None and self.cwuri is not None and self.cwuri == self._cwuri_from_next_server:
+            self.cwuri = self._cwuri_from_next_server = None
 
     def _set_cwuri(self, value: str | None) -> None:
         self.cwuri = value

@@ -48,6 +48,7 @@ def resolve(ctx: Context, text: str) -> Uri:
 
 async def fetch_image(ctx: Context, text: str, timeout_ms: int | None = None) -> Image:
     """iPXE's imgdownload: download ``text`` (resolved) and register the new image."""
+    written = parse_uri(text)
     uri = resolve(ctx, text)
     try:
         driver_for(uri.scheme)
@@ -58,7 +59,7 @@ async def fetch_image(ctx: Context, text: str, timeout_ms: int | None = None) ->
     params = ctx.request_params.get(uri.params) if uri.params is not None else None
     image = await download(
         uri, registry=ctx.images, env=ctx.fetch_env, console=ctx.console, keys=ctx.keys,
-        error_text=ctx.error_text, params=params,
+        error_text=ctx.error_text, params=params, label=written,
         timeout=(timeout_ms / 1000) if timeout_ms else None,
     )
     ctx.images.register(image)
