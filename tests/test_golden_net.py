@@ -71,3 +71,14 @@ def test_transcript(lab: NetLab, case: Path) -> None:
     result = lab.pyipxe(["run", "--platform", "pcbios", "--set", f"base=http://{lab.server_ip}/",
                          "--set", f"next-server={lab.server_ip}", str(case)], timeout=120)
     assert result.stdout.rstrip("\n") == _expected(case, lab.server_ip), result.stderr
+
+
+def test_run_chains_a_url(lab: NetLab) -> None:
+    url = f"http://{lab.server_ip}/sub/chained.ipxe"
+    result = lab.pyipxe(["run", url])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [f"{url}... ok", f"in chained {url}", "sibling.txt... ok"]
+    missing = lab.pyipxe(["run", f"http://{lab.server_ip}/nothing.ipxe"])
+    assert missing.returncode == 1
+    assert missing.stdout == f"http://{lab.server_ip}/nothing.ipxe... Not found (https://ipxe.org/2d0c613b)\n"
+    assert "Could not boot: Not found (https://ipxe.org/2d0c613b)" in missing.stderr

@@ -23,7 +23,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run an iPXE script")
-    run.add_argument("script", help="script file (must start with #!ipxe), or - for stdin")
+    run.add_argument("script", help="script file (must start with #!ipxe), - for stdin, or a URL to chain "
+                     "(http, https, tftp, ftp, nfs)")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="preset a setting before the script runs (repeatable), e.g. --set smbios/serial=X")
     run.add_argument("--platform", choices=("pcbios", "efi", "linux"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import re
 import sys
 from pathlib import Path
 
@@ -85,7 +86,12 @@ async def run_top_script(ctx: Context, text: str, name: str) -> int:
     return 0
 
 
+REMOTE_SCRIPT = re.compile(r"^(https?|tftp|ftp|nfs)://", re.IGNORECASE)
+
+
 async def _run(ctx: Context, path: str) -> int:
+    if REMOTE_SCRIPT.match(path):  # pyipxe run http://server/boot.ipxe: chain it, as iPXE would
+        return await run_top_script(ctx, f"#!ipxe\nchain {path}\n", "-")
     try:
         text = _read_script(path)
     except IpxeError as error:
