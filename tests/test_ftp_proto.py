@@ -1,12 +1,22 @@
-"""The sans-IO FTP client: iPXE's command script, reply parsing (multi-line, split), errors; fuzz."""
+"""The sans-IO FTP client: iPXE's command script, reply parsing (multi-line, split), errors; fuzz.
+
+The last section runs the asyncio driver on loopback against small scripted servers, for what
+real servers cannot be made to do on demand (hang up mid-transfer, stay silent).
+"""
 
 from __future__ import annotations
+
+import asyncio
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pyipxe.errors import IpxeError
+from pyipxe.net import ftp as ftp_driver
+from pyipxe.net import tcp
+from pyipxe.net.transfer import FetchEnv, FetchRequest
 from pyipxe.proto.ftp import (
     MAX_LINE,
     Done,
@@ -22,6 +32,7 @@ from pyipxe.proto.ftp import (
     parse_pasv,
     parse_size,
 )
+from pyipxe.uri import parse_uri
 
 EPROTO = 0x430B6001  # ftp.c's EPROTO on BIOS
 
@@ -187,3 +198,115 @@ def test_reply_splitting_does_not_matter(replies: list[tuple[int, str]], step: i
     pieces = [reply for start in range(0, len(stream), step) for reply in reader.feed(stream[start:start + step])]
     assert pieces == whole
     assert [reply.code for reply in whole] == [code for code, _ in replies]
+
+
+# ---- the asyncio driver on loopback, against scripted servers ---------------------------------------
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.length: int | None = None
+
+    def set_length(self, length: int) -> None:
+        self.length = length
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        assert offset == len(self.data)  # the data connection is one stream at increasing offsets
+        self.data += data
+
+
+async def _resolve(host: str) -> list[IPv4Address | IPv6Address]:
+    return [ip_address(host)]
+
+
+async def scripted_server(content: bytes, *, hang_up_after_150: bool = False, silent: bool = False) -> int:
+    """An FTP server on 127.0.0.1 speaking just enough of RFC 959; returns its port."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if silent:
+            await reader.read()
+            return
+        writer.write(b"220-multi\r\n220 line greeting\r\n")
+        data_server: asyncio.Server | None = None
+        while line := await reader.readline():
+            command = line.decode().strip()
+            if command.startswith("USER"):
+                writer.write(b"331 pw\r\n")
+            elif command.startswith("PASS"):
+                writer.write(b"230 in\r\n")
+            elif command == "TYPE I":
+                writer.write(b"200 binary\r\n")
+            elif command.startswith("SIZE"):
+                writer.write(f"213 {len(content)}\r\n".encode())
+            elif command == "PASV":
+                async def send(data_reader: asyncio.StreamReader, data_writer: asyncio.StreamWriter) -> None:
+                    data_writer.write(content)
+                    await data_writer.drain()
+                    data_writer.close()
+                data_server = await asyncio.start_server(send, "127.0.0.1", 0)
+                port = data_server.sockets[0].getsockname()[1]
+                writer.write(f"227 Entering Passive Mode (127,0,0,1,{port >> 8},{port & 255})\r\n".encode())
+            elif command.startswith("RETR"):
+                writer.write(b"150 here it comes\r\n")
+                if hang_up_after_150:
+                    break
+                await asyncio.sleep(0.05)
+                writer.write(b"226 done\r\n")
+            elif command == "QUIT":
+                writer.write(b"221 bye\r\n")
+                break
+            await writer.drain()
+        writer.close()
+        if data_server is not None:
+            data_server.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    return port
+
+
+def test_driver_streams_the_data_connection() -> None:
+    content = bytes(range(256)) * 5000
+
+    async def main() -> MemorySink:
+        port = await scripted_server(content)
+        sink = MemorySink()
+        result = await ftp_driver.fetch(FetchRequest(parse_uri(f"ftp://127.0.0.1:{port}/f")), sink,
+                                        FetchEnv(resolve=_resolve))
+        assert result.length == len(content)
+        return sink
+
+    sink = asyncio.run(main())
+    assert sink.data == content and sink.length == len(content)
+
+
+def test_driver_hang_up_before_the_end_is_an_error() -> None:
+    async def main() -> int:
+        port = await scripted_server(b"x" * 10, hang_up_after_150=True)
+        with pytest.raises(IpxeError) as caught:
+            await ftp_driver.fetch(FetchRequest(parse_uri(f"ftp://127.0.0.1:{port}/f")), MemorySink(),
+                                   FetchEnv(resolve=_resolve))
+        return caught.value.code("pcbios")
+
+    assert asyncio.run(main()) == 0x0F0B6039
+
+
+def test_driver_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tcp, "IDLE_TIMEOUT", 0.3)
+
+    async def main() -> int:
+        port = await scripted_server(b"", silent=True)
+        with pytest.raises(IpxeError) as caught:
+            await ftp_driver.fetch(FetchRequest(parse_uri(f"ftp://127.0.0.1:{port}/f")), MemorySink(),
+                                   FetchEnv(resolve=_resolve))
+        return caught.value.code("pcbios")
+
+    assert asyncio.run(main()) == 0x4C0A6035  # TCP's "Connection timed out"
+
+
+def test_driver_bad_uris() -> None:
+    for text, code in (("ftp://127.0.0.1", 0x1C0B6002), ("ftp:///x", 0x1C0B6002), ("ftp://127.0.0.1/a%0Ab", 0x1C0B6002)):
+        with pytest.raises(IpxeError) as caught:
+            asyncio.run(ftp_driver.fetch(FetchRequest(parse_uri(text)), MemorySink(), FetchEnv(resolve=_resolve)))
+        assert caught.value.code("pcbios") == code, text

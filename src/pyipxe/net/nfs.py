@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 
 from pyipxe.errors import IpxeError
-from pyipxe.net.ftp import Address, Stream, connect_tcp, wait_with_idle_timeout
+from pyipxe.net.tcp import Address, Stream, connect_tcp, wait_with_idle_timeout
 from pyipxe.net.transfer import FetchEnv, FetchRequest, FetchResult, Sink
 from pyipxe.proto import nfs as proto
 from pyipxe.proto.oncrpc import AuthSys
