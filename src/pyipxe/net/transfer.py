@@ -48,7 +48,11 @@ class Sink(Protocol):
         """The total length, once the protocol tells it (progress shows a percentage)."""
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
-        """Store ``data`` at ``offset``; drivers may write out of order and rewrite."""
+        """Store ``data`` at ``offset``; drivers may write out of order and rewrite.
+
+        ``data`` may be a view of the driver's receive buffer, valid only during the call:
+        a sink that keeps bytes must copy them (the spool writes them to its file at once).
+        """
 
 
 @dataclass
