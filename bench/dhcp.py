@@ -72,8 +72,9 @@ def main() -> None:
         lab.spawn(lab.server, [tool("dnsmasq"), "-d", "-C", str(conf)], log="dnsmasq.log")
         lab.wait_listening(lab.server, 67, "udp")
         results: dict[str, float] = {}
+        every: dict[str, list[float]] = {}
         udhcpc = [tool("busybox"), "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-s", "/bin/true"]
-        results["busybox udhcpc (wall)"] = statistics.median(timed(lab, cli.ns, udhcpc) for _ in range(args.runs))
+        every["busybox udhcpc (wall)"] = [timed(lab, cli.ns, udhcpc) for _ in range(args.runs)]
         lease_file = str(lab.workdir / "dhclient.leases")
         pid_file = lab.workdir / "dhclient.pid"
         # Without -d dhclient returns once bound and leaves a daemon behind, stopped right after.
@@ -83,17 +84,19 @@ def main() -> None:
             Path(lease_file).unlink(missing_ok=True)  # a remembered lease would skip DISCOVER
             times.append(timed(lab, cli.ns, dhclient))
             lab.ns_run(cli.ns, [tool("dhclient"), "-x", "-pf", str(pid_file)], check=False)
-        results["dhclient (wall)"] = statistics.median(times)
+        every["dhclient (wall)"] = times
         faithful = [pyipxe(lab, cli.ns, 2.0) for _ in range(args.runs)]
         fast = [pyipxe(lab, cli.ns, 0.0) for _ in range(args.runs)]
-        results["pyipxe, iPXE timing (bound)"] = statistics.median(t for t, _ in faithful)
-        results["pyipxe, iPXE timing (wall)"] = statistics.median(w for _, w in faithful)
-        results["pyipxe, no ProxyDHCP wait (bound)"] = statistics.median(t for t, _ in fast)
-        results["pyipxe, no ProxyDHCP wait (wall)"] = statistics.median(w for _, w in fast)
+        every["pyipxe, iPXE timing (bound)"] = [t for t, _ in faithful]
+        every["pyipxe, iPXE timing (wall)"] = [w for _, w in faithful]
+        every["pyipxe, no ProxyDHCP wait (bound)"] = [t for t, _ in fast]
+        every["pyipxe, no ProxyDHCP wait (wall)"] = [w for _, w in fast]
+    results = {name: statistics.median(values) for name, values in every.items()}
     base = results["busybox udhcpc (wall)"]
-    print(f"median of {args.runs} runs, same dnsmasq, same namespace")
+    print(f"median of {args.runs} runs (every run in brackets, ms), same dnsmasq, same namespace")
     for name, seconds in results.items():
-        print(f"  {name:38s} {seconds * 1000:8.1f} ms   x{seconds / base:6.2f} vs udhcpc")
+        runs = " ".join(f"{value * 1000:.0f}" for value in every[name])
+        print(f"  {name:36s} {seconds * 1000:8.1f} ms   x{seconds / base:6.2f} vs udhcpc   [{runs}]")
 
 
 if __name__ == "__main__":

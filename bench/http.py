@@ -3,7 +3,8 @@
 In a NetLab (veth, offloads on), nginx serves a random file (512 MiB by default). Each
 client runs in the client namespace as its own process, best of ``--runs``:
 
-- ``curl -o /dev/null``: the reference rate;
+- ``curl -o /dev/null``: the reference rate (and ``curl -o`` a file where spools go, since
+  writing 512 MiB to the page cache is part of the cost);
 - pyipxe's driver into a ``SpoolFile`` (what ``imgfetch`` does), and into a null sink;
 - the same over HTTPS (curl and pyipxe, test CA made here).
 
@@ -64,10 +65,10 @@ def child(url: str, sink_kind: str, ca: str | None) -> None:
 
 # -- the parent: lab, server, clients ------------------------------------------------------------
 
-def _curl(lab: object, url: str, ca: str | None) -> float:
+def _curl(lab: object, url: str, ca: str | None, output: str = "/dev/null") -> float:
     from netlab import NetLab
     assert isinstance(lab, NetLab)
-    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download}", url]
+    argv = ["curl", "-s", "-o", output, "-w", "%{time_total} %{size_download}", url]
     if ca:
         argv[1:1] = ["--cacert", ca, "--resolve", f"pyipxe.test:443:{SERVER}"]
     out = lab.ns_run(lab.client, argv, timeout=600).stdout.split()
@@ -144,6 +145,7 @@ def main() -> None:
         return
 
     from netlab import NetLab, tool
+    from pyipxe.image.spool import spool_directory
     from test_http_nginx import render, start_nginx
 
     with NetLab(offload=True) as lab:
@@ -165,6 +167,10 @@ def main() -> None:
         rows: list[tuple[str, float, int | None]] = []
         curl_plain = max(_curl(lab, plain, None) for _ in range(args.runs))
         rows.append(("curl -o /dev/null (http)", curl_plain, None))
+        spool_file = str(Path(spool_directory()) / f"pyipxe-bench-{os.getpid()}")
+        curl_file = max(_curl(lab, plain, None, spool_file) for _ in range(args.runs))
+        os.unlink(spool_file)
+        rows.append(("curl -o <spool dir>/file (http)", curl_file, None))
         for sink in ("spool", "null"):
             best = max((_pyipxe(lab, plain, sink, None) for _ in range(args.runs)), key=lambda r: r[0])
             rows.append((f"pyipxe driver → {sink} (http)", *best))

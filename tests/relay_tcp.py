@@ -31,6 +31,7 @@ class CuttingRelay:
     cut_count: int = 0
     forwarded: list[int] = field(default_factory=list)  # server→client bytes per connection
     _server: asyncio.Server | None = None
+    _pumps: set[asyncio.Future[bool]] = field(default_factory=set)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._server = await asyncio.start_server(self._handle, host, port)
@@ -39,6 +40,10 @@ class CuttingRelay:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        for pump in self._pumps:  # connections still open (a client's keep-alive pool)
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
@@ -56,6 +61,7 @@ class CuttingRelay:
             return
         upstream = asyncio.ensure_future(self._pump(client_reader, server_writer, None, index, downstream=False))
         downstream = asyncio.ensure_future(self._pump(server_reader, client_writer, cut, index, downstream=True))
+        self._pumps |= {upstream, downstream}
         await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
         if downstream.done() and downstream.result() and mode == "reset":
             sock = client_writer.get_extra_info("socket")
@@ -63,6 +69,8 @@ class CuttingRelay:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         for task in (upstream, downstream):
             task.cancel()
+        await asyncio.gather(upstream, downstream, return_exceptions=True)
+        self._pumps -= {upstream, downstream}
         for writer in (client_writer, server_writer):
             writer.close()
 

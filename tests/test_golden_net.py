@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from netlab import NetLab, tool
 
 GOLDEN = Path(__file__).parent / "golden" / "net"

@@ -426,8 +426,12 @@ async def _read_request(reader: asyncio.StreamReader) -> list[str]:
     return head.decode().split("\r\n")[:-2]
 
 
-def scripted(site: Site, responses: list[bytes], url_path: str = "/x") -> tuple[list[list[str]], IpxeError | FileSink]:
-    """Serve ``responses`` in order (one per request, keep-alive); the requests and the outcome."""
+def scripted(site: Site, responses: list[bytes], url_path: str = "/x", *,
+             hold: bool = False) -> tuple[list[list[str]], IpxeError | FileSink]:
+    """Serve ``responses`` in order (one per request, keep-alive); the requests and the outcome.
+
+    ``hold`` keeps the connection open (silent) after the last response instead of closing it.
+    """
     seen: list[list[str]] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -436,6 +440,8 @@ def scripted(site: Site, responses: list[bytes], url_path: str = "/x") -> tuple[
                 seen.append(await _read_request(reader))
                 writer.write(responses[len(seen) - 1])
                 await writer.drain()
+            if hold:
+                await reader.read()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -502,6 +508,12 @@ def test_retry_after(site: Site) -> None:
     assert isinstance(outcome, FileSink) and outcome.sha256() == hashlib.sha256(b"ok").hexdigest()
     assert len(seen) == 3 and time.monotonic() - started >= 2
 
+
+
+def test_idle_timeout(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver, "IDLE_TIMEOUT", 0.5)  # iPXE's 120 s, shortened
+    _, outcome = scripted(site, [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"], hold=True)
+    assert isinstance(outcome, IpxeError) and code(outcome) == "4c0c6035"
 
 # -- through the CLI -------------------------------------------------------------------------------
 

@@ -39,8 +39,9 @@ HPA, DNSMASQ, ATFTPD = "10.77.0.11", "10.77.0.12", "10.77.0.13"
 ATFTPD_PORT = 1069  # not 69, so the URI's port is exercised too
 HPA_FAST = "10.77.0.14"  # tftpd-hpa retransmitting after 20 ms, behind the relay
 HPA_DOOMED = "10.77.0.15"  # tftpd-hpa that a test kills
+ATFTPD_FAST = "10.77.0.16"  # atftpd retransmitting after 1 s (not 5), behind the window relay
 RELAY = ("10.77.0.1", 6969)  # to HPA_FAST
-WINDOW_RELAY = ("10.77.0.1", 6970)  # to atftpd, which then runs windows of 16
+WINDOW_RELAY = ("10.77.0.1", 6970)  # to ATFTPD_FAST, which then sends windows of 16
 BASES = {"tftpd-hpa": f"tftp://{HPA}", "dnsmasq": f"tftp://{DNSMASQ}", "atftpd": f"tftp://{ATFTPD}:{ATFTPD_PORT}"}
 
 NOT_FOUND = 0x2D12603B  # TFTP error 1, as the real iPXE numbers it (pcbios)
@@ -58,7 +59,8 @@ FILES = {
     "exact1432": _content(1432 * 8, 3),  # a multiple of the negotiated blksize: ends with an empty block
     "empty": b"",
     "big": _content((5 << 20) + 123, 4),
-    "relayed": _content(150_000, 5),
+    "relayed": _content(150_000, 5),  # ~105 blocks
+    "relayed-windows": _content(60_000, 8),  # ~42 blocks: three windows of 16
     "rollover": _content(ROLLOVER_BLKSIZE * 70_000 + 7, 6),
     "doomed": _content(24 << 20, 7),
 }
@@ -131,7 +133,7 @@ def sha256(data: bytes | bytearray) -> str:
 def lab() -> Iterator[NetLab]:
     with NetLab() as lab:
         lab.add_host("cli", "10.77.0.2")
-        for address in (HPA, DNSMASQ, ATFTPD, HPA_FAST, HPA_DOOMED):
+        for address in (HPA, DNSMASQ, ATFTPD, HPA_FAST, HPA_DOOMED, ATFTPD_FAST):
             lab.ns_run(lab.server, ["ip", "addr", "add", f"{address}/24", "dev", "br0"])
         root = lab.workdir / "root"
         (root / "dir").mkdir(parents=True)
@@ -148,15 +150,18 @@ def lab() -> Iterator[NetLab]:
                                f"--tftp-root={root}", "--no-daemon", f"--listen-address={DNSMASQ}",
                                "--bind-interfaces", "--user=root", "--log-facility=-", "--conf-file=/dev/null",
                                "--pid-file="], log="dnsmasq.log")
-        lab.spawn(lab.server, [tool("atftpd"), "--daemon", "--no-fork", "--port", str(ATFTPD_PORT),
-                               "--bind-address", ATFTPD, "--user", "root.root", "--logfile", "-",
-                               "--verbose=7", str(root)], log="atftpd.log")
+        atftpd = [tool("atftpd"), "--daemon", "--no-fork", "--user", "root.root", "--logfile", "-", "--verbose=7"]
+        lab.spawn(lab.server, [*atftpd, "--port", str(ATFTPD_PORT), "--bind-address", ATFTPD, str(root)],
+                  log="atftpd.log")
+        # atftpd ignores a repeated ACK and waits for its own timeout (5 s unless told) to resend a window
+        lab.spawn(lab.server, [*atftpd, "--retry-timeout", "1", "--port", "69", "--bind-address", ATFTPD_FAST,
+                               str(root)], log="atftpd-fast.log")
         faults = ["--loss", "0.1", "--dup", "0.1", "--reorder", "0.1", "--seed", "7"]
         relay = [sys.executable, str(Path(__file__).with_name("relay_udp.py")), *faults]
         lab.spawn(lab.server, [*relay, "--listen", f"{RELAY[0]}:{RELAY[1]}", "--server", f"{HPA_FAST}:69"],
                   log="relay.log")
         lab.spawn(lab.server, [*relay, "--listen", f"{WINDOW_RELAY[0]}:{WINDOW_RELAY[1]}",
-                               "--server", f"{ATFTPD}:{ATFTPD_PORT}"], log="window-relay.log")
+                               "--server", f"{ATFTPD_FAST}:69"], log="window-relay.log")
         for port in (69, ATFTPD_PORT, RELAY[1], WINDOW_RELAY[1]):
             lab.wait_listening(lab.server, port, "udp")
         time.sleep(0.2)  # three servers share port 69; ss cannot tell which one listens yet
@@ -238,13 +243,14 @@ def test_settings_choose_ipxes_exact_request(lab: NetLab) -> None:
 # ---- faults ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("relay", "log"), [(RELAY, "relay.log"), (WINDOW_RELAY, "window-relay.log")] * 2,
+@pytest.mark.parametrize(("relay", "name", "log"),
+                         [(RELAY, "relayed", "relay.log"), (WINDOW_RELAY, "relayed-windows", "window-relay.log")] * 2,
                          ids=["lock-step", "window", "lock-step-again", "window-again"])
 def test_lossy_duplicating_reordering_relay_still_gives_the_right_bytes(
-        lab: NetLab, relay: tuple[str, int], log: str) -> None:
-    outcome = download(lab, f"tftp://{relay[0]}:{relay[1]}/relayed")
+        lab: NetLab, relay: tuple[str, int], name: str, log: str) -> None:
+    outcome = download(lab, f"tftp://{relay[0]}:{relay[1]}/{name}")
     assert outcome.error is None, outcome.text
-    assert sha256(outcome.sink.data) == sha256(FILES["relayed"])
+    assert sha256(outcome.sink.data) == sha256(FILES[name])
     assert "TFTP: OACK from 10.77.0.1:" in outcome.text  # the relay's port for the server's TID
     summary = next(line for line in outcome.log if " bytes in " in line)
     recoveries = [int(n) for n in re.findall(r"(\d+) (?:retransmissions|duplicates|out of order)", summary)]
@@ -416,3 +422,32 @@ def test_settings_accept_ipxe_numbers() -> None:
     outcome, peer = asyncio.run(_with_peer(plain, "/f", {"tftp-windowsize": "0x20", "tftp-blksize": " 1024 "}))
     assert outcome is not None and outcome.error is None and bytes(outcome.sink.data) == b"hi"
     assert peer.requests[0].endswith(b"blksize\x001024\x00tsize\x000\x00windowsize\x0032\x00")
+
+
+# ---- the whole CLI ----------------------------------------------------------------------------
+
+
+def test_pyipxe_run_imgfetch_over_tftp(lab: NetLab) -> None:
+    script = lab.workdir / "tftp.ipxe"
+    script.write_text(
+        "#!ipxe\n"
+        f"imgfetch tftp://{HPA}/small\n"
+        "sha256sum small\n"
+        f"imgfetch tftp://{DNSMASQ}/no/such/file || echo errno ${{errno}}\n"
+        "set tftp-windowsize 1\n"
+        f"imgfetch -n lockstep tftp://{ATFTPD}:{ATFTPD_PORT}/exact1432\n"
+        "imgstat lockstep\n"
+    )
+    result = lab.pyipxe(["run", "--platform", "pcbios", "-v", str(script)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    *lines, imgstat = result.stdout.splitlines()
+    assert lines == [
+        f"tftp://{HPA}/small... ok",
+        f"{sha256(FILES['small'])}  small",
+        f"tftp://{DNSMASQ}/no/such/file... No such file or directory (https://ipxe.org/2d12603b)",
+        "errno 0x2d12603b",
+        f"tftp://{ATFTPD}:{ATFTPD_PORT}/exact1432... ok",
+    ]
+    assert imgstat.startswith(f"lockstep : {len(FILES['exact1432'])} bytes")  # (the type is image detection's)
+    assert "RRQ 'small' to 10.77.0.11:69 (blksize 1432 tsize 0 windowsize 16)" in result.stderr
+    assert f"RRQ 'exact1432' to {ATFTPD}:{ATFTPD_PORT} (blksize 1432 tsize 0)" in result.stderr  # the setting

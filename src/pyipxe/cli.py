@@ -17,6 +17,20 @@ from pyipxe import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _add_boot_options(parser: argparse.ArgumentParser) -> None:
+    """How an executed kernel is booted (pyipxe.boot); shared by run, demo and boot."""
+    group = parser.add_argument_group("booting")
+    group.add_argument("--boot", choices=("print", "kexec", "qemu"), default="print",
+                       help="what booting a kernel does: print the boot plan (default), stage it with kexec, "
+                            "or boot it in a QEMU VM with its serial console on stdout")
+    group.add_argument("--json", action="store_true", help="print the boot plan as JSON (--boot print)")
+    group.add_argument("--kexec-exec", action="store_true",
+                       help="with --boot kexec: reboot into the loaded kernel at once (default: only load it)")
+    group.add_argument("--qemu-kvm", action="store_true", help="with --boot qemu: use KVM (default: TCG)")
+    group.add_argument("--qemu-arg", action="append", default=[], metavar="ARG",
+                       help="with --boot qemu: one more QEMU argument (repeatable), e.g. --qemu-arg=-smp --qemu-arg=2")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyipxe", description="iPXE as a Linux userspace network bootloader")
     parser.add_argument("--version", action="version", version=f"pyipxe {__version__}")
@@ -46,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interface", action="append", default=[], metavar="IF|netN=IF",
                      help="use only this Linux interface (repeatable; numbered net0.. in the order given), "
                           "or map one explicitly: --interface net1=eth2")
+    _add_boot_options(run)
 
     check = sub.add_parser("check", help="report problems in scripts without running them")
     check.add_argument("scripts", nargs="+", help="script files")

@@ -127,6 +127,9 @@ def run_main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     Interpreter(ctx, trace=args.trace)
     configure_downloads(ctx, args)
+    from pyipxe.boot import BootFinished, install_from_args
+
+    install_from_args(ctx.images, console, args)
     if isinstance(ctx.keys, TerminalKeys):
         ctx.keys.hold_raw()
     try:
@@ -135,6 +138,11 @@ def run_main(args: argparse.Namespace) -> int:
         console.close()
         print("Could not boot: " + ctx.error_text(IpxeError(ERR_CANCELED)), file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BootFinished as finished:  # a kernel was booted: iPXE's boot does not return
+        console.close()
+        if finished.message:
+            print(f"pyipxe: {finished.message}", file=sys.stderr)
+        return EXIT_OK if finished.status == 0 else EXIT_FAILED
     finally:
         if isinstance(ctx.keys, TerminalKeys):
             ctx.keys.release()

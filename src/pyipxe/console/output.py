@@ -6,6 +6,9 @@ pipe or a log file should get the text a person would have *seen*, which is also
 the real iPXE's transcripts contain. So without a TTY the console applies backspace, CR
 and overwrite to the current line and emits each finished line once.
 
+Full-screen UIs (menus, forms) write ANSI cursor moves; on a pipe the console keeps a
+model of iPXE's 80x25 screen (:mod:`pyipxe.console.screenmodel`) and emits its rows.
+
 Rules: all console text goes through :class:`Console`; pyipxe's own diagnostics go to
 stderr, never here. Text is str; bytes that were not UTF-8 in a script travel as
 surrogate escapes and are written back as the original bytes.
@@ -13,8 +16,11 @@ surrogate escapes and are written back as the original bytes.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import BinaryIO
+
+from pyipxe.console.screenmodel import COLS, ROWS, ScreenRenderer
 
 
 class LineRenderer:
@@ -70,7 +76,21 @@ class Console:
             except (ValueError, OSError):
                 tty = False
         self.is_tty = tty
-        self._renderer = None if tty else LineRenderer()
+        # On a pipe: the text iPXE's 80x25 screen showed (full-screen UIs included).
+        self._renderer = None if tty else ScreenRenderer()
+        #: whether the terminal shows colour (``colour``/``cpair`` apply); only on a TTY
+        self.colour = tty and os.environ.get("NO_COLOR", "") == "" and os.environ.get("TERM", "") != "dumb"
+
+    def size(self) -> tuple[int, int]:
+        """(columns, lines): the terminal's on a TTY, iPXE's 80x25 elsewhere."""
+        if self.is_tty:
+            try:
+                columns, lines = os.get_terminal_size(self._stream.fileno())
+                if columns >= 40 and lines >= 12:
+                    return columns, lines
+            except (OSError, ValueError, AttributeError):
+                pass
+        return COLS, ROWS
 
     def write(self, text: str) -> None:
         if self._renderer is not None:
@@ -87,7 +107,7 @@ class Console:
     def close(self) -> None:
         """Emit a last unfinished line (``echo -n`` at the very end) and flush."""
         if self._renderer is not None:
-            rest = self._renderer.take()
+            rest = self._renderer.finish()
             if rest:
                 self._stream.write(rest.encode("utf-8", "surrogateescape"))
         self._stream.flush()

@@ -131,6 +131,8 @@ class _Connection(asyncio.BufferedProtocol):
         self.expiry: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._deadline = 0.0  # of the current wait for data
+        self._watchdog: asyncio.TimerHandle | None = None  # one timer, re-armed lazily
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -180,15 +182,27 @@ class _Connection(asyncio.BufferedProtocol):
                     raise IpxeError(os_error(self.error))
                 return None
             waiter = self._waiter = self.loop.create_future()
-            timer = self.loop.call_later(IDLE_TIMEOUT, _time_out, waiter)
+            self._deadline = self.loop.time() + IDLE_TIMEOUT
+            if self._watchdog is None:
+                self._watchdog = self.loop.call_at(self._deadline, self._watch)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         data = self.view[self.start:self.end]
         self.start = self.end
         return data
+
+    def _watch(self) -> None:
+        """The idle timer: one handle for the whole transfer instead of one per read."""
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self.loop.time() >= self._deadline:
+            waiter.set_exception(IpxeError(proto.ERR_TIMED_OUT))
+        else:
+            self._watchdog = self.loop.call_at(self._deadline, self._watch)
 
     def send(self, data: bytes) -> None:
         if self.transport is None or self.closed:
@@ -202,17 +216,13 @@ class _Connection(asyncio.BufferedProtocol):
             and not self.transport.is_closing() and not self.loop.is_closed()
 
     def close(self) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
-            self.expiry = None
+        for timer in (self.expiry, self._watchdog):
+            if timer is not None:
+                timer.cancel()
+        self.expiry = self._watchdog = None
         self.closed = True
         if self.transport is not None and not self.loop.is_closed():
             self.transport.close()
-
-
-def _time_out(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(IpxeError(proto.ERR_TIMED_OUT))
 
 
 @dataclass

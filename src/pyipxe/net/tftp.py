@@ -18,18 +18,19 @@ What we add, and how to turn it off:
   ``set tftp-windowsize 1`` (or 0) sends iPXE's request unchanged (lock-step), any other
   value up to 65535 asks for that window; ``set tftp-blksize N`` (8..65464) replaces 1432.
 - Speed on the hot path. The socket is connected to the server's transfer port after the
-  first reply, so the kernel filters strangers and we can ``recv`` without building address
-  tuples. The transport from ``create_datagram_endpoint`` reads one datagram per readiness
-  event; after each one we drain whatever else is queued straight from the socket (up to
-  :data:`_BATCH`, then yield to the loop), so a window costs one wake-up, not sixteen. The
-  receive buffer is raised to :data:`RCVBUF` so a window never overflows it. Timers are
-  lazy: a block only moves a deadline; one ``call_at`` handle re-arms itself when it
-  fires early.
-- ACK first, write second. A lock-step transfer is a ping-pong, so after each block the
-  ACK goes out before the sink write, which then overlaps the server's turn; the blocks of a
-  window are written as one run. (We measured busy-polling the socket after an ACK too: in
-  a VM it was slower, because the spinning client pushes the server onto another CPU and
-  every wake-up becomes a cross-CPU interrupt. So we wait in the event loop.)
+  first reply, so the kernel filters strangers and we ``recv`` without address tuples. The
+  transport from ``create_datagram_endpoint`` reads one datagram per readiness event; inside
+  a window we drain what else is queued straight from the socket (up to :data:`_BATCH`,
+  then the loop gets a turn), so a window costs one wake-up, not sixteen. The receive
+  buffer is raised to :data:`RCVBUF` so bursts never overflow it. In-order full blocks take
+  the client's short path (``TftpClient.receive``), and its timer is lazy, so a block costs
+  no timer work at all.
+- ACK first, write later. The ACK goes out the moment the client asks for it; file bytes
+  are collected and written to the sink in contiguous runs of :data:`_RUN_BYTES`, one call
+  per run instead of one per block. (We also measured busy-polling the socket after an
+  ACK, and trying one more ``recv`` right after it: in a VM both were slower, because a
+  spinning client pushes the server onto another CPU and every wake-up becomes a
+  cross-CPU interrupt. So we wait in the event loop.)
 
 ICMP "port unreachable" (a dead server) is logged and otherwise ignored, as iPXE ignores it,
 so a vanished server fails with iPXE's TFTP timeout error; a send with no route fails at once
@@ -175,10 +176,7 @@ class _Session(asyncio.DatagramProtocol):
         self.finished = False
         self.started = 0.0
         self._bufsize = 65536
-        self._deadline = 0.0
-        self._token = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
         self._run: list[bytes] = []  # payloads of contiguous blocks not yet written
         self._run_offset = 0
         self._run_end = 0  # flush once a block starts at or past this offset
@@ -328,29 +326,20 @@ class _Session(asyncio.DatagramProtocol):
         except OSError as exc:
             self.error_received(exc)
 
-    # -- timer: one lazily re-armed handle for the client's single retransmission timer
+    # -- timer: the client's single retransmission timer (armed rarely: the client's timer is lazy)
 
     def _set_timer(self, seconds: float, token: int) -> None:
-        self._token = token
-        self._deadline = self.loop.time() + seconds
-        if self._timer is not None and self._timer_at <= self._deadline:
-            return  # fires first, then re-arms for the rest
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_at = self._deadline
-        self._timer = self.loop.call_at(self._deadline, self._on_timer)
+        self._timer = self.loop.call_later(seconds, self._on_timer, token)
 
-    def _on_timer(self) -> None:
+    def _on_timer(self, token: int) -> None:
         self._timer = None
         if self.finished:
             return
         self._flush()  # a quiet moment: let the sink (and the progress display) catch up
-        if self.loop.time() < self._deadline:
-            self._timer_at = self._deadline
-            self._timer = self.loop.call_at(self._deadline, self._on_timer)
-            return
         before = self.client.stats.retransmissions
-        outputs = self.client.handle(proto.TimerExpired(self._token))
+        outputs = self.client.handle(proto.TimerExpired(token))
         if self.client.stats.retransmissions != before:
             what = "RRQ" if self.client.state is proto.State.REQUESTING else f"ACK {self.client.acked}"
             self.env.log(f"TFTP: no reply; resending {what} (retransmission {self.client.stats.retransmissions})")

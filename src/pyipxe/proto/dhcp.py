@@ -161,7 +161,7 @@ DEFAULT_FEATURES: tuple[int, ...] = (
     Feature.BZIMAGE, Feature.VLAN, Feature.AOE,
 )
 # A feature's value is its version; iPXE announces its PXE extensions as version 2.
-_FEATURE_VALUE = {Feature.PXE_EXT: 2}
+_FEATURE_VALUE: dict[int, int] = {Feature.PXE_EXT: 2}
 
 # Client architecture (option 93, RFC 4578 registry) per (platform, buildarch).
 _EFI_ARCH = {"i386": 6, "x86_64": 7, "arm32": 0x0A, "arm64": 0x0B, "riscv32": 0x19, "riscv64": 0x1B,
@@ -298,11 +298,6 @@ class DhcpPacket:
                 return candidate
         return ZERO
 
-    def int_option(self, tag: int, *, signed: bool = False) -> int:
-        """A numeric option (iPXE's ``fetch_int``: first bytes, big-endian), 0 if absent."""
-        value = self.option(tag)
-        return int.from_bytes(value, "big", signed=signed) if value else 0
-
     def is_pxeclient(self) -> bool:
         """Option 60 starts with ``PXEClient``: this server speaks (Proxy)DHCP for PXE."""
         return (self.option(Tag.VENDOR_CLASS_ID) or b"").startswith(b"PXEClient")
@@ -312,11 +307,6 @@ class DhcpPacket:
         if self.siaddr != ZERO and self.fetch(Tag.BOOTFILE_NAME):
             return True
         return bool(self.option(PXE_BOOT_MENU))
-
-    def replace_options(self, options: Sequence[tuple[int, bytes]]) -> DhcpPacket:
-        return DhcpPacket(self.op, self.htype, self.hlen, self.hops, self.xid, self.secs, self.flags,
-                          self.ciaddr, self.yiaddr, self.siaddr, self.giaddr, self.chaddr, self.sname,
-                          self.file, tuple(options))
 
 
 def int8_value(value: bytes | None) -> int:

@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pyipxe.console.dynui import UiState
 from pyipxe.console.keys import KeySource, NoKeys
 from pyipxe.console.output import Console
 from pyipxe.errors import PLATFORMS, IpxeError, format_error
@@ -42,6 +43,8 @@ class Context:
     network: NetworkState | None = None
     #: request parameter lists built by ``params``/``param``, by name ("" = the default list)
     request_params: dict[str, RequestParams] = field(default_factory=dict)
+    #: menus and forms, preset answers, shell history, colours (pyipxe.console.dynui)
+    ui: UiState = field(default_factory=UiState)
 
     def __post_init__(self) -> None:
         self.builtin = BuiltinBlock(errno=lambda: self.errno, cwuri=lambda: self.cwuri)
