@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -51,39 +52,52 @@ BLKSIZE = 1428
 class Contender:
     server: str
     name: str
-    run: Callable[[], float]  # seconds for one download (checked)
+    run: Callable[[], tuple[float, float]]  # seconds of wall time and of client CPU for one download (checked)
     rates: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
 
-def pyipxe_fetch(lab: NetLab, spool: str, digest: str, size: int, settings: dict[str, str]) -> float:
+def _thread_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pyipxe_fetch(lab: NetLab, spool: str, digest: str, size: int, settings: dict[str, str]) -> tuple[float, float]:
     async def resolve(host: str) -> list[IPv4Address | IPv6Address]:
         return [ip_address(host)]
 
     env = FetchEnv(resolve=resolve, setting=settings.get)
 
-    def download() -> float:
+    def download() -> tuple[float, float]:
         sink = SpoolFile(directory=spool)
         try:
+            cpu = _thread_cpu()
             started = time.perf_counter()
             asyncio.run(tftp.fetch(FetchRequest(parse_uri(f"tftp://{lab.server_ip}/big")), sink, env))
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, _thread_cpu() - cpu
             if len(sink) != size or sink.digest("sha256").hex() != digest:
                 raise SystemExit("pyipxe: wrong bytes")
-            return elapsed
+            return elapsed, cpu
         finally:
             sink.close()
 
     return call_in_netns(lab.client, download)
 
 
-def c_client(lab: NetLab, argv: list[str], output: Path, digest: str) -> float:
+def c_client(lab: NetLab, argv: list[str], output: Path, digest: str) -> tuple[float, float]:
     output.unlink(missing_ok=True)
+    cpu = _children_cpu()
     started = time.perf_counter()
     result = lab.ns_run(lab.client, argv, check=False, timeout=300)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu  # (ip netns exec execs the client)
     if result.returncode != 0 or hashlib.sha256(output.read_bytes()).hexdigest() != digest:
         raise SystemExit(f"{argv[0]} failed: {result.stderr[-300:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def start_server(lab: NetLab, which: str, root: Path) -> object:
@@ -117,10 +131,10 @@ def main() -> None:
         out = Path(spool) / "out"
         server = lab.server_ip
 
-        def py(**settings: str) -> Callable[[], float]:
+        def py(**settings: str) -> Callable[[], tuple[float, float]]:
             return lambda: pyipxe_fetch(lab, spool, digest, size, {"tftp-blksize": str(BLKSIZE), **settings})
 
-        def c(*argv: str) -> Callable[[], float]:
+        def c(*argv: str) -> Callable[[], tuple[float, float]]:
             return lambda: c_client(lab, [*argv, "-r", "big", "-l", str(out), server], out, digest)
 
         atftp_blk = ("atftp", "--option", f"blksize {BLKSIZE}")
@@ -135,23 +149,28 @@ def main() -> None:
                 Contender("atftpd", "pyipxe windowsize 1 (lock-step)", py(**{"tftp-windowsize": "1"})),
                 Contender("atftpd", "atftp windowsize 16", c(*atftp_blk, "--option", "windowsize 16", "-g")),
                 Contender("atftpd", "atftp lock-step", c(*atftp_blk, "-g")),
+                Contender("atftpd", "pyipxe windowsize 64 (for reference)", py(**{"tftp-windowsize": "64"})),
             ],
         }
         for which, contenders in groups.items():
             process = start_server(lab, which, root)
             for _ in range(args.runs):
                 for contender in contenders:
-                    contender.rates.append(size / contender.run() / 1048576)
+                    elapsed, cpu = contender.run()
+                    contender.rates.append(size / elapsed / 1048576)
+                    contender.cpu.append(cpu / (size // BLKSIZE + 1) * 1e6)
             lab.stop(process)  # type: ignore[arg-type]
     shutil.rmtree(spool, ignore_errors=True)
 
-    print(f"TFTP, {args.size_mib} MiB, blksize {BLKSIZE}, median of {args.runs} runs (MiB/s; min..max)")
+    print(f"TFTP, {args.size_mib} MiB, blksize {BLKSIZE}, {args.runs} runs each. Rates in MiB/s (median, min..max);")
+    print("client CPU in microseconds per block (median; user+system, the client process only).")
+    print(f"  {'server':10} {'client':46} {'median':>7} {'min..max':>15} {'CPU/blk':>8}  first row / this")
     for which, contenders in groups.items():
         reference = statistics.median(contenders[0].rates)
         for contender in contenders:
             rate = statistics.median(contender.rates)
-            print(f"  {which:10} {contender.name:46} {rate:7.1f}  ({min(contender.rates):6.1f}..{max(contender.rates):6.1f})"
-                  f"  pyipxe first row / this = {reference / rate:4.2f}x")
+            print(f"  {which:10} {contender.name:46} {rate:7.1f} {min(contender.rates):7.1f}..{max(contender.rates):6.1f}"
+                  f" {statistics.median(contender.cpu):8.1f}  {reference / rate:5.2f}x")
     hpa, atftpd = groups["tftpd-hpa"], groups["atftpd"]
     ours = statistics.median(hpa[0].rates)
     best_c = max(statistics.median(c.rates) for c in hpa[1:])

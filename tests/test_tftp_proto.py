@@ -322,7 +322,7 @@ def test_block_numbers_wrap_past_65535() -> None:
 @pytest.mark.parametrize(
     ("code", "bios", "efi", "text"),
     [
-        (1, 0x2D12603B, 0x2D12608E, "No such file or directory"),  # as the real iPXE prints
+        (1, 0x2D12613B, 0x2D12618E, "Not found"),  # current iPXE; the 2019 build printed 2d12603b
         (2, 0x0212603C, 0x0212608F, "Permission denied"),
         (4, 0x3D126001, 0x3D126083, "Error 0x3d126001"),
         (0, 0x3C126003, 0x3C126083, "Operation not supported"),

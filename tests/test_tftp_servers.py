@@ -44,7 +44,7 @@ RELAY = ("10.77.0.1", 6969)  # to HPA_FAST
 WINDOW_RELAY = ("10.77.0.1", 6970)  # to ATFTPD_FAST, which then sends windows of 16
 BASES = {"tftpd-hpa": f"tftp://{HPA}", "dnsmasq": f"tftp://{DNSMASQ}", "atftpd": f"tftp://{ATFTPD}:{ATFTPD_PORT}"}
 
-NOT_FOUND = 0x2D12603B  # TFTP error 1, as the real iPXE numbers it (pcbios)
+NOT_FOUND = 0x2D12613B  # TFTP error 1, as current iPXE numbers it (pcbios)
 TIMED_OUT = 0x4C126035
 ROLLOVER_BLKSIZE = 48  # 70000 blocks of 48 bytes roll the block number past 65535 in ~3 MB
 
@@ -195,11 +195,11 @@ def test_block_numbers_roll_over_past_65535(lab: NetLab, server: str) -> None:
 
 
 @pytest.mark.parametrize("server", list(BASES))
-def test_missing_file_is_ipxes_no_such_file(lab: NetLab, server: str) -> None:
+def test_missing_file_is_ipxes_not_found(lab: NetLab, server: str) -> None:
     outcome = download(lab, f"{BASES[server]}/no/such/file")
     assert outcome.result is None and outcome.error is not None
     assert outcome.error.code("pcbios") == NOT_FOUND
-    assert format_error(outcome.error.code("pcbios"), "pcbios") == "No such file or directory (https://ipxe.org/2d12603b)"
+    assert format_error(outcome.error.code("pcbios"), "pcbios") == "Not found (https://ipxe.org/2d12613b)"
     assert outcome.sink.data == b""
 
 
@@ -444,8 +444,8 @@ def test_pyipxe_run_imgfetch_over_tftp(lab: NetLab) -> None:
     assert lines == [
         f"tftp://{HPA}/small... ok",
         f"{sha256(FILES['small'])}  small",
-        f"tftp://{DNSMASQ}/no/such/file... No such file or directory (https://ipxe.org/2d12603b)",
-        "errno 0x2d12603b",
+        f"tftp://{DNSMASQ}/no/such/file... Not found (https://ipxe.org/2d12613b)",
+        "errno 0x2d12613b",
         f"tftp://{ATFTPD}:{ATFTPD_PORT}/exact1432... ok",
     ]
     assert imgstat.startswith(f"lockstep : {len(FILES['exact1432'])} bytes")  # (the type is image detection's)

@@ -53,6 +53,13 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="also trust the PEM root certificates in FILE for HTTPS (repeatable)")
     run.add_argument("--no-system-trust", action="store_true",
                      help="trust only the --trust roots for HTTPS, not the system store")
+    run.add_argument("--client-cert", metavar="FILE",
+                     help="PEM client certificate (and chain) for HTTPS servers that ask for one; the key may "
+                          "follow it in FILE (the cert/privkey settings, DER, override it as in iPXE)")
+    run.add_argument("--client-key", metavar="FILE", help="PEM private key for --client-cert")
+    run.add_argument("--signature-system-trust", action="store_true",
+                     help="also accept image signatures (imgverify) that chain to the system's TLS roots; "
+                          "off by default: only --trust roots and the trust setting's fingerprints")
     run.add_argument("--network", choices=("auto", "own", "host"), default="auto",
                      help="who configures the interfaces: own (pyipxe applies DHCP/static settings and undoes "
                           "them at ifclose), host (read only; dhcp just learns boot options), auto (default: own "
@@ -60,10 +67,32 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interface", action="append", default=[], metavar="IF|netN=IF",
                      help="use only this Linux interface (repeatable; numbered net0.. in the order given), "
                           "or map one explicitly: --interface net1=eth2")
+    run.add_argument("--choose", action="append", default=[], metavar="LABEL",
+                     help="answer the next choose with the item named LABEL (repeatable, used in order)")
+    run.add_argument("--non-interactive", action="store_true",
+                     help="nobody will type: menu timeouts expire at once and take the default")
     _add_boot_options(run)
+
+    # ``pyipxe shell`` is a session whose script is iPXE's ``shell``: same options, no script.
+    shell = sub.add_parser("shell", help="an interactive iPXE> shell (line editing, history, Tab completion)")
+    for action in run._actions:
+        if action.dest not in ("help", "script"):
+            shell._add_action(action)
 
     check = sub.add_parser("check", help="report problems in scripts without running them")
     check.add_argument("scripts", nargs="+", help="script files")
+
+    demo = sub.add_parser("demo", help="netboot from an embedded loopback server over a bundled demo tree")
+    demo.add_argument("--kernel", metavar="FILE", help="serve this kernel instead of the generated one")
+    demo.add_argument("--initrd", metavar="FILE", help="serve this initrd instead of the generated one")
+    demo.add_argument("--platform", choices=("pcbios", "efi", "linux"),
+                      help="platform to present (${platform}, error numbers); default from this machine")
+    _add_boot_options(demo)
+
+    build = sub.add_parser("build", help="a bootable image that runs pyipxe first: initramfs, iso, usb or pxe")
+    from pyipxe.build import add_arguments
+
+    add_arguments(build)
     return parser
 
 
@@ -74,10 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pyipxe.runner import run_main
 
             return run_main(args)
+        if args.command == "shell":
+            from pyipxe.runner import run_main
+
+            args.script = None
+            return run_main(args)
         if args.command == "check":
             from pyipxe.script.check import check_main
 
             return check_main(args.scripts)
+        if args.command == "build":
+            from pyipxe.build import build_main
+
+            return build_main(args)
+        if args.command == "demo":
+            from pyipxe.demo import demo_main
+
+            return demo_main(args)
     except KeyboardInterrupt:
         print("pyipxe: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -89,7 +89,9 @@ async def run_top_script(ctx: Context, text: str, name: str) -> int:
 REMOTE_SCRIPT = re.compile(r"^(https?|tftp|ftp|nfs)://", re.IGNORECASE)
 
 
-async def _run(ctx: Context, path: str) -> int:
+async def _run(ctx: Context, path: str | None) -> int:
+    if path is None:  # pyipxe shell
+        return await run_top_script(ctx, "#!ipxe\nshell\n", "shell")
     if REMOTE_SCRIPT.match(path):  # pyipxe run http://server/boot.ipxe: chain it, as iPXE would
         return await run_top_script(ctx, f"#!ipxe\nchain {path}\n", "-")
     try:
@@ -107,6 +109,11 @@ def configure_downloads(ctx: Context, args: argparse.Namespace) -> None:
     env.tls.system_roots = not getattr(args, "no_system_trust", False)
     if getattr(args, "verbose", 0):
         env.log = lambda message: print(f"pyipxe: {message}", file=sys.stderr, flush=True)
+    env.tls.client_cert = getattr(args, "client_cert", None)
+    env.tls.client_key = getattr(args, "client_key", None)
+    from pyipxe.trust.store import install  # after the presets: ``trust`` is read once, here
+
+    install(ctx, system_for_signatures=getattr(args, "signature_system_trust", False))
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -127,6 +134,8 @@ def run_main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     Interpreter(ctx, trace=args.trace)
     configure_downloads(ctx, args)
+    ctx.ui.preselect.extend(getattr(args, "choose", []))
+    ctx.ui.non_interactive = getattr(args, "non_interactive", False)
     from pyipxe.boot import BootFinished, install_from_args
 
     install_from_args(ctx.images, console, args)

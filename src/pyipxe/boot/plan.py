@@ -29,6 +29,8 @@ from pyipxe.image.linux import BzImageHeader, bzimage_cmdline, cmdline_options, 
 from pyipxe.image.registry import Image, ImageRegistry
 from pyipxe.uri import format_uri
 
+#: the largest bzImage setup area ((255 + 1) × 512) and then some: every header fact lies within
+SETUP_MAX = 1 << 17
 #: image type name → plan kind (the efi platform's "EFI" type is refined by its contents)
 KINDS = {"bzImage": "linux", "EFI": "efi", "Multiboot": "multiboot", "ELF": "elf", "PXE-NBP": "pxe", "lkrn": "lkrn"}
 
@@ -109,7 +111,7 @@ def build_plan(registry: ImageRegistry, kernel: Image, platform: str) -> BootPla
     """The plan for executing ``kernel`` now (it is unregistered while it runs, as in iPXE)."""
     type_name = kernel.type.name if kernel.type is not None else ""
     kind = KINDS.get(type_name, type_name or "unknown")
-    head = kernel.head()
+    head = kernel.data.read(0, SETUP_MAX)  # the version string may lie past the detection window
     plan = BootPlan(kernel, kind, platform, kernel.cmdline, facts=image_facts(head, kernel.length, kernel.type))
     others = [image for image in registry.visible() if image is not kernel]
     if kind == "efi" and "bzimage" in plan.facts:

@@ -1,4 +1,4 @@
-"""A one-line editor for ``read`` (and later the shell): iPXE's editing keys.
+"""A one-line editor for ``read`` and the shell: iPXE's editing keys, history, completion.
 
 Why hand-written: it must echo through pyipxe's console exactly as iPXE's readline
 does (so transcripts match), and read keys from pyipxe's key sources, including
@@ -6,6 +6,9 @@ scripted input; prompt_toolkit owns the terminal and cannot do either.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pyipxe.console import keys as k
 from pyipxe.console.keys import KeySource
@@ -74,11 +77,63 @@ def _redraw(console: Console, before: EditString, after: EditString) -> None:
     console.write("\b" * (len(after.text) - after.cursor))
 
 
-async def read_line(console: Console, keys: KeySource, initial: str = "", timeout_ms: int = 0) -> str:
-    """Edit a line; Enter returns it, Ctrl-C cancels, the timeout applies before the first key."""
+@dataclass
+class Completion:
+    """What Tab offers for the word at the cursor: its start and the candidates."""
+
+    start: int
+    candidates: list[str]
+    #: appended after a unique candidate (" " after a command, "}" after ``${name``)
+    suffix: str = " "
+
+
+Completer = Callable[[str, int], Completion]
+
+
+def _common_prefix(words: list[str]) -> str:
+    first, last = min(words), max(words)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
+
+
+def _columns(words: list[str], width: int = 80) -> str:
+    cell = max(len(word) for word in words) + 2
+    per_row = max(1, width // cell)
+    rows = [words[i : i + per_row] for i in range(0, len(words), per_row)]
+    return "".join("".join(word.ljust(cell) for word in row).rstrip() + "\n" for row in rows)
+
+
+class _History:
+    """Up/Down through earlier lines; the line being typed is kept as the newest entry."""
+
+    def __init__(self, entries: list[str], current: str) -> None:
+        self.entries = [*entries, current]
+        self.index = len(entries)
+
+    def step(self, delta: int, text: str) -> str | None:
+        target = self.index + delta
+        if not 0 <= target < len(self.entries):
+            return None
+        self.entries[self.index] = text
+        self.index = target
+        return self.entries[target]
+
+
+async def read_line(console: Console, keys: KeySource, initial: str = "", timeout_ms: int = 0, *,
+                    prompt: str = "", history: list[str] | None = None, complete: Completer | None = None) -> str:
+    """Edit a line; Enter returns it, Ctrl-C cancels, the timeout applies before the first key.
+
+    With ``history``, Up/Down recall earlier lines and a non-empty entered line is
+    appended; with ``complete``, Tab completes the word at the cursor (a second Tab
+    lists the candidates).
+    """
     line = EditString(initial)
-    console.write(line.text)
+    console.write(prompt + line.text)
+    recall = _History(history, initial) if history is not None else None
     first = True
+    tabbed = False
     while True:
         timeout = timeout_ms / 1000 if (first and timeout_ms) else None
         key = await keys.get_key(timeout)
@@ -88,11 +143,37 @@ async def read_line(console: Console, keys: KeySource, initial: str = "", timeou
         first = False
         if key in (k.CR, k.LF):
             console.write("\n")
+            if history is not None and line.text:
+                history.append(line.text)
             return line.text
         if key == k.CTRL_C:
             console.write("\n")
             raise IpxeError(ERR_CANCELED)
         before = EditString(line.text)
         before.cursor = line.cursor
-        if line.handle(key):
+        if recall is not None and key in (k.KEY_UP, k.KEY_DOWN):
+            text = recall.step(-1 if key == k.KEY_UP else +1, line.text)
+            if text is not None:
+                line = EditString(text)
+                _redraw(console, before, line)
+        elif complete is not None and key == 0x09:
+            result = complete(line.text, line.cursor)
+            word = line.text[result.start : line.cursor]
+            matches = sorted({c for c in result.candidates if c.startswith(word)})
+            if len(matches) == 1:
+                insert = matches[0][len(word):] + result.suffix
+            elif matches:
+                insert = _common_prefix(matches)[len(word):]
+                if not insert and tabbed:
+                    console.write("\n" + _columns(matches) + prompt + line.text + "\b" * (len(line.text) - line.cursor))
+            else:
+                insert = ""
+            tabbed = not insert
+            if insert:
+                line.text = line.text[: line.cursor] + insert + line.text[line.cursor :]
+                line.cursor += len(insert)
+                _redraw(console, before, line)
+            continue
+        elif line.handle(key):
             _redraw(console, before, line)
+        tabbed = False

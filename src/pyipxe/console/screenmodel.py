@@ -158,5 +158,5 @@ class ScreenRenderer:
         """Everything not yet emitted; the cursor's own unfinished row without a newline."""
         rows = self._screen_rows()
         for row in rows:
-            self._emit(row, newline=not (row is self.rows[self.r]))
+            self._emit(row, newline=row is not self.rows[self.r])
         return self._take()

@@ -57,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.errors import ErrorClass, ErrorSite, IpxeError, register_special
 
 Address = tuple[str, int]
 
@@ -78,10 +78,10 @@ class Opcode(IntEnum):
 
 
 # Errors, numbered as iPXE's net/udp/tftp.c (file 0x12, net category) raises them (§1.8).
-# tftp_errcode_to_rc() returns the plain POSIX errors (no EUNIQ), so TFTP error 1 prints
-# "No such file or directory": the oracle shows 2d12603b (the reference's "Not found"/2d12613b
-# is HTTP's special text, not TFTP's).
-ERR_NOT_FOUND = ErrorSite(ErrorClass.ENOENT, 0x1260)  # TFTP error 1
+# TFTP error 1 is "Not found" 2d12613b in current iPXE (reference §1.8; iPXE 1.21.1 prints
+# "tftp://…/menu.ipxe... Not found (https://ipxe.org/2d12613b)"); the 2019 build printed the
+# plain ENOENT 2d12603b, and the golden transcripts target current iPXE.
+ERR_NOT_FOUND = register_special(ErrorSite(ErrorClass.ENOENT, 0x1261, "Not found"))  # TFTP error 1
 ERR_ACCESS_DENIED = ErrorSite(ErrorClass.EACCES, 0x1260)  # TFTP error 2
 ERR_ILLEGAL_OP = ErrorSite(ErrorClass.ENOTTY, 0x1260)  # TFTP error 4
 ERR_SERVER = ErrorSite(ErrorClass.ENOTSUP, 0x1260)  # any other TFTP error code

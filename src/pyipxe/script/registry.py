@@ -37,6 +37,9 @@ COMMAND_MODULES = (
     "pyipxe.script.commands.image_cmds",
     "pyipxe.script.commands.params_cmds",
     "pyipxe.script.commands.net_cmds",
+    "pyipxe.script.commands.menu_cmds",
+    "pyipxe.script.commands.shell_cmds",
+    "pyipxe.script.commands.trust_cmds",
 )
 
 

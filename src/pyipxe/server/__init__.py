@@ -1,0 +1,1 @@
+"""Servers pyipxe embeds: the demo's loopback HTTP server (``pyipxe serve`` grows here)."""
