@@ -38,7 +38,7 @@ from pathlib import Path
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError, register_special
 from pyipxe.settings import predefined as p
-from pyipxe.settings.store import Setting, SettingsBlock, SettingsTree, fetch
+from pyipxe.settings.store import Setting, SettingsBlock, SettingsTree
 
 # net/netdev_settings.c: a read-only live setting, or a MAC of the wrong length.
 ERR_READ_ONLY = ErrorSite(ErrorClass.ENOTSUP, 0x1460)
@@ -338,32 +338,16 @@ class NetDeviceBlock(SettingsBlock):
 
 
 class NetXBlock(SettingsBlock):
-    """``netX``: the most recently opened device (iPXE redirects the block; pyipxe answers
-    for it, searching that device's whole subtree)."""
+    """``netX``: an alias of the most recently opened device's block (iPXE's find_settings
+    special case), so ``${netX/ip}`` reads and ``show netX/ip`` names ``net0.dhcp/ip``."""
 
     def __init__(self, network: NetworkState) -> None:
         super().__init__("netX")
         self.network = network
 
-    def _target(self) -> SettingsBlock | None:
+    def redirect(self) -> SettingsBlock | None:
         device = self.network.last_opened()
         return device.block if device is not None else None
-
-    def fetch_local(self, setting: Setting) -> tuple[Setting, bytes] | None:
-        target = self._target()
-        found = fetch(target, setting) if target is not None else None
-        return (found.setting, found.data) if found is not None else None
-
-    def store_local(self, setting: Setting, data: bytes | None) -> None:
-        target = self._target()
-        if target is None:
-            super().store_local(setting, data)
-        else:
-            target.store_local(setting, data)
-
-    def path(self) -> str:
-        target = self._target()
-        return target.path() if target is not None else super().path()
 
 
 class InterfaceChoiceError(ValueError):

@@ -124,6 +124,14 @@ class SettingsBlock:
         self.children.remove(child)
         child.parent = None
 
+    def redirect(self) -> SettingsBlock | None:
+        """The block this one stands for, if it is an alias (iPXE's ``netX``), else None.
+
+        An alias is found by name like any block, but lookups and stores go to its target,
+        so values show their real origin (``net0.dhcp/ip``); searches from above skip it.
+        """
+        return None
+
     def child(self, name: str) -> SettingsBlock | None:
         for candidate in self.children:
             if candidate.name == name:
@@ -188,6 +196,8 @@ class Fetched:
 
 def fetch(block: SettingsBlock, setting: Setting) -> Fetched | None:
     """Depth-first search from ``block``: itself first, then children in order."""
+    if block.redirect() is not None:
+        return None  # an alias: its target is searched in its own place in the tree
     if block.applies(setting):
         found = block.fetch_local(setting)
         if found is not None:
@@ -226,7 +236,7 @@ class SettingsTree:
                 if not create:
                     return None
                 found = block.register(SettingsBlock(part))
-            block = found
+            block = found.redirect() or found
         return block
 
     def parse_name(self, text: str, *, create: bool = False) -> tuple[SettingsBlock, Setting]:
