@@ -13,15 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyipxe.proto.dhcp import (
-    BOOTPS_PORT,
-    PXE_PORT,
     Bound,
     DhcpClient,
-    DhcpFormatError,
-    DhcpIdentity,
-    DhcpPacket,
     Failed,
-    MessageType,
     Output,
     Phase,
     PxeBootServerDiscovery,
@@ -29,9 +23,17 @@ from pyipxe.proto.dhcp import (
     SetTimer,
     TimerExpired,
     Transmit,
+    pxebs_targets,
+)
+from pyipxe.proto.dhcp_packet import (
+    BOOTPS_PORT,
+    PXE_PORT,
+    DhcpFormatError,
+    DhcpIdentity,
+    DhcpPacket,
+    MessageType,
     encode_options,
     parse_packet,
-    pxebs_targets,
     uuid_mangle,
 )
 
@@ -149,7 +151,7 @@ def test_same_bytes_as_real_ipxe() -> None:
     identity = DhcpIdentity.for_platform(MAC, "pcbios", "i386", uuid=UUID, busid=bytes.fromhex("011af41000"))
     identity = replace(identity, features=REAL_FEATURES, version=(1, 0, 0))
     old_list = bytes([1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, *range(128, 136), 175, 203])
-    with patch("pyipxe.proto.dhcp.PARAMETER_REQUEST_LIST", old_list):
+    with patch("pyipxe.proto.dhcp_packet.PARAMETER_REQUEST_LIST", old_list):
         clock = Clock(DhcpClient(identity, xid)).start()
         clock.advance(0.5)
         clock.receive(reply(2, yiaddr="10.0.2.15", server=IPv4Address("10.0.2.2"), xid=xid),

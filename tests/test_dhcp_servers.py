@@ -184,7 +184,7 @@ def test_dnsmasq_timing_follows_ipxe(dnsmasq: Outcome) -> None:
 
 
 def test_captured_discover_matches_reference(dnsmasq: Outcome) -> None:
-    from pyipxe.proto.dhcp import parse_packet
+    from pyipxe.proto.dhcp_packet import parse_packet
 
     payloads = pcap_udp_payloads(dnsmasq.lab.workdir / "discover.pcap")
     packets = [parse_packet(p) for p in payloads]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from pyipxe.console.output import Console
 from pyipxe.errors import IpxeError
-from pyipxe.proto.dhcp import DhcpLease, DhcpPacket, parse_packet
+from pyipxe.proto.dhcp import DhcpLease
+from pyipxe.proto.dhcp_packet import DhcpPacket, parse_packet
 from pyipxe.runner import apply_preset
 from pyipxe.script.context import Context
 from pyipxe.script.interpreter import Interpreter

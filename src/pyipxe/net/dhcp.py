@@ -43,14 +43,9 @@ from ipaddress import IPv4Address
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.net import rawpacket as raw
 from pyipxe.proto.dhcp import (
-    BOOTPC_PORT,
-    BROADCAST,
-    ZERO,
     Bound,
     DhcpClient,
-    DhcpIdentity,
     DhcpLease,
-    DhcpPacket,
     DhcpStats,
     Failed,
     PxeBootServerDiscovery,
@@ -60,6 +55,7 @@ from pyipxe.proto.dhcp import (
     Transmit,
     pxebs_targets,
 )
+from pyipxe.proto.dhcp_packet import BOOTPC_PORT, BROADCAST, ZERO, DhcpIdentity, DhcpPacket
 
 __all__ = ["DhcpIdentity", "DhcpLease", "DhcpStats", "acquire_lease", "pxe_boot_server_discovery"]
 

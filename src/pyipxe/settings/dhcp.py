@@ -20,7 +20,8 @@ from dataclasses import replace
 from ipaddress import IPv4Address
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
-from pyipxe.proto.dhcp import (
+from pyipxe.proto.dhcp import DhcpLease
+from pyipxe.proto.dhcp_packet import (
     EB_PRIORITY,
     EB_SIADDR,
     EB_YIADDR,
@@ -28,7 +29,6 @@ from pyipxe.proto.dhcp import (
     PXE_BOOT_SERVERS,
     PXE_DISCOVERY_CONTROL,
     DhcpIdentity,
-    DhcpLease,
     DhcpPacket,
     Tag,
     encode_options,
