@@ -398,3 +398,18 @@ def test_qemu_refuses_foreign_kernels() -> None:
     with pytest.raises(QemuRefused) as caught:
         QemuBackend().check(plan_for(bytes(arm), []))
     assert caught.value.code("pcbios") == 0x2E008001 and "another architecture" in caught.value.advice
+
+
+def test_cli_kexec_refuses_an_old_kernel_before_any_syscall(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "k.ipxe"
+    script.write_text("#!ipxe\nkernel file:///usr/lib/ipxe/ipxe.lkrn\nboot\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent / "src"))
+    result = subprocess.run([sys.executable, "-m", "pyipxe", "run", "--platform", "pcbios", "--boot", "kexec",
+                             str(script)], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert result.returncode == 1
+    assert "Could not boot: Exec format error (https://ipxe.org/2e818001)" in result.stdout
+    assert "boot protocol 2.07 is older than 2.12; try --boot qemu" in result.stderr

@@ -15,6 +15,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,9 +60,7 @@ def build_initramfs(target: Path, work: Path) -> None:
 def lab() -> Iterator[NetLab]:
     with NetLab() as lab:
         lab.add_host("cli", "10.77.0.2")
-        state = lab.workdir / "nginx"
         root = lab.workdir / "www"
-        state.mkdir()
         root.mkdir()
         kernel = debian_kernel()
         shutil.copy2(kernel, root / "vmlinuz")
@@ -71,12 +70,19 @@ def lab() -> Iterator[NetLab]:
         arm64 = bytearray(4096)  # an ARM64 Linux Image header: "lkrn", not for this machine
         arm64[0x38:0x3C] = b"ARM\x64"
         (root / "arm64.img").write_bytes(bytes(arm64))
-        config = state / "nginx.conf"
-        text = (FIXTURES / "nginx.conf").read_text()
-        config.write_text(text.replace("@DIR@", str(state)).replace("@ROOT@", str(root)).replace("@LISTEN@", SERVER))
-        lab.spawn(lab.server, [tool("nginx"), "-c", str(config), "-p", str(state), "-e", "stderr"], log="nginx.log")
-        lab.wait_listening(lab.server, 80)
+        start_nginx(lab, root)
         yield lab
+
+
+def start_nginx(lab: NetLab, root: Path) -> None:
+    """Debian's nginx in the lab's switch namespace, serving ``root`` on port 80."""
+    state = lab.workdir / "nginx"
+    state.mkdir()
+    config = state / "nginx.conf"
+    text = (FIXTURES / "nginx.conf").read_text()
+    config.write_text(text.replace("@DIR@", str(state)).replace("@ROOT@", str(root)).replace("@LISTEN@", SERVER))
+    lab.spawn(lab.server, [tool("nginx"), "-c", str(config), "-p", str(state), "-e", "stderr"], log="nginx.log")
+    lab.wait_listening(lab.server, 80)
 
 
 def boot(lab: NetLab, name: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -116,3 +122,17 @@ def test_a_failed_boot_returns_to_the_script(lab: NetLab) -> None:
         result.stdout + result.stderr
     assert "arm64.img is an lkrn image for another architecture" in result.stderr
     assert result.returncode == 0
+
+
+def test_an_efi_application_boots_under_ovmf(tmp_path: Path) -> None:
+    """Debian's ipxe.efi on the efi platform: OVMF starts it from a virtual FAT disk; it prints its
+    banner on the serial console; when it returns, the firmware shell powers the VM off."""
+    script = tmp_path / "efi.ipxe"
+    script.write_text("#!ipxe\nchain file:///usr/lib/ipxe/ipxe.efi\n")
+    env = dict(os.environ, PYTHONPATH=str(PROJECT / "src"))
+    result = subprocess.run([sys.executable, "-m", "pyipxe", "run", "--platform", "efi", "--boot", "qemu",
+                             str(script)], capture_output=True, text=True, timeout=180, env=env,
+                            stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "iPXE initialising devices...ok" in result.stdout
+    assert "-bios /usr/share/qemu/OVMF.fd" in result.stderr

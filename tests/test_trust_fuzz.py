@@ -8,6 +8,7 @@ into an :class:`IpxeError` (or, for the unharmed input, success).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,10 +140,8 @@ def test_random_bytes_are_not_signatures(material: dict[str, bytes], data: bytes
 def test_mutated_certificates_never_raise_anything_else(material: dict[str, bytes],
                                                         changes: list[tuple[int, int]]) -> None:
     for data in (mutate(material["cert"], changes), mutate(material["pem"], changes)):
-        try:
+        with contextlib.suppress(IpxeError):
             certificates_in(data)
-        except IpxeError:
-            pass
 
 
 def test_pem_signature_armour_that_is_broken(tmp_path: Path) -> None:

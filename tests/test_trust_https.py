@@ -54,7 +54,7 @@ def site() -> Iterator[Site]:
         www.mkdir()
         pki = Pki(lab.workdir / "pki")
         root = pki.issue("root", "pyipxe mTLS root", None, ca=True)
-        server = pki.issue("server", SERVER, root, code_signing=False, server=True, alt_names=(SERVER,))
+        pki.issue("server", SERVER, root, code_signing=False, server=True, alt_names=(SERVER,))
         client = pki.issue("client", "client.pyipxe.test", root, code_signing=False, client=True)
         other_root = pki.issue("other-root", "not the client CA", None, ca=True)
         stranger = pki.issue("stranger", "stranger.pyipxe.test", other_root, code_signing=False, client=True)

@@ -79,6 +79,13 @@ def _build_parser() -> argparse.ArgumentParser:
         if action.dest not in ("help", "script"):
             shell._add_action(action)
 
+    # ``pyipxe boot`` is iPXE's start-up: the Ctrl-B offer, then autoboot (DHCP on each interface).
+    boot = sub.add_parser("boot", help="autoboot as iPXE starts: Ctrl-B for a shell, else DHCP and boot on each "
+                                       "interface")
+    for action in run._actions:
+        if action.dest not in ("help", "script"):
+            boot._add_action(action)
+
     check = sub.add_parser("check", help="report problems in scripts without running them")
     check.add_argument("scripts", nargs="+", help="script files")
 
@@ -107,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pyipxe.runner import run_main
 
             args.script = None
+            return run_main(args)
+        if args.command == "boot":
+            from pyipxe.runner import STARTUP_SCRIPT, run_main
+
+            args.script, args.builtin_script = None, STARTUP_SCRIPT
             return run_main(args)
         if args.command == "check":
             from pyipxe.script.check import check_main

@@ -89,7 +89,24 @@ async def run_top_script(ctx: Context, text: str, name: str) -> int:
 REMOTE_SCRIPT = re.compile(r"^(https?|tftp|ftp|nfs)://", re.IGNORECASE)
 
 
-async def _run(ctx: Context, path: str | None) -> int:
+#: ``pyipxe boot``: iPXE's start-up with no embedded image (reference §6.1): the Ctrl-B offer,
+#: then netboot on every interface; "No more network devices"; the last status
+STARTUP_SCRIPT = """#!ipxe
+prompt --key 0x02 --timeout 2000 Press Ctrl-B for the iPXE command line... && goto shell ||
+autoboot || goto failed
+echo No more network devices
+exit
+:failed
+echo No more network devices
+exit ${errno}
+:shell
+shell
+"""
+
+
+async def _run(ctx: Context, path: str | None, builtin: str | None = None) -> int:
+    if builtin is not None:  # pyipxe boot
+        return await run_top_script(ctx, builtin, "autoboot")
     if path is None:  # pyipxe shell
         return await run_top_script(ctx, "#!ipxe\nshell\n", "shell")
     if REMOTE_SCRIPT.match(path):  # pyipxe run http://server/boot.ipxe: chain it, as iPXE would
@@ -142,7 +159,7 @@ def run_main(args: argparse.Namespace) -> int:
     if isinstance(ctx.keys, TerminalKeys):
         ctx.keys.hold_raw()
     try:
-        status = asyncio.run(_run(ctx, args.script))
+        status = asyncio.run(_run(ctx, args.script, getattr(args, "builtin_script", None)))
     except KeyboardInterrupt:
         console.close()
         print("Could not boot: " + ctx.error_text(IpxeError(ERR_CANCELED)), file=sys.stderr)

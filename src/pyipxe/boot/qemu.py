@@ -33,12 +33,13 @@ from pathlib import Path
 
 from pyipxe.boot.plan import BootPlan
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.image.registry import ERR_NOT_EXECUTABLE
 from pyipxe.image.spool import SpoolFile
 
 # pyipxe's own sites: QEMU or its firmware is missing
 ERR_NO_QEMU = ErrorSite(ErrorClass.ENOENT, 0x7F88)
 ERR_NO_OVMF = ErrorSite(ErrorClass.ENOENT, 0x7F89)
-ERR_NOT_BOOTABLE = ErrorSite(ErrorClass.ENOEXEC, 0x0080)  # iPXE's image.c "Exec format error"
+ERR_NOT_BOOTABLE = ERR_NOT_EXECUTABLE  # iPXE's image.c "Exec format error"
 
 OVMF_CANDIDATES = ("/usr/share/qemu/OVMF.fd", "/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd")
 EFI_BOOT_NAMES = {"x86_64": "BOOTX64.EFI", "i386": "BOOTIA32.EFI", "arm64": "BOOTAA64.EFI"}
@@ -130,6 +131,9 @@ class QemuBackend:
                 pe = plan.facts.get("pe")
                 machine = str(pe.get("machine")) if isinstance(pe, dict) else "x86_64"
                 target = boot / EFI_BOOT_NAMES.get(machine, "BOOTX64.EFI")
+                # When the application returns, OVMF falls back to its shell, which runs this: power off,
+                # so that the session ends when the application does (as -no-reboot does for kernels).
+                (workdir / "startup.nsh").write_text("reset -s\r\n")
                 for module in plan.modules:
                     if module.image.name and "/" not in module.image.name:
                         _copy(module.image.data, workdir / module.image.name)

@@ -50,6 +50,15 @@ KEY_PPAGE = key_ansi(5, "~")
 KEY_NPAGE = key_ansi(6, "~")
 
 
+#: what other terminals send for Home and End (VT220 / rxvt / tmux): iPXE's codes
+TERMINAL_ALIASES = {
+    key_ansi(1, "~"): KEY_HOME,
+    key_ansi(7, "~"): KEY_HOME,
+    key_ansi(4, "~"): KEY_END,
+    key_ansi(8, "~"): KEY_END,
+}
+
+
 def key_from_option(value: int) -> int:
     """Interpret a numeric ``--key`` value: non-ASCII numbers name special keys."""
     if 0x80 <= value < SPECIAL_BASE:
@@ -68,7 +77,8 @@ def decode_keys(text: str) -> Iterator[int]:
                 end += 1
             if end < len(text):
                 digits = text[index + 2 : end].split(";")[0]
-                yield key_ansi(int(digits) if digits else 0, text[end])
+                code = key_ansi(int(digits) if digits else 0, text[end])
+                yield TERMINAL_ALIASES.get(code, code)
                 index = end + 1
                 continue
         if char == "\x1b" and index + 1 < len(text) and text[index + 1].isalpha():

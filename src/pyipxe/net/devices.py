@@ -34,6 +34,7 @@ import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address
 from pathlib import Path
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError, register_special
@@ -60,7 +61,8 @@ _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _IFLA_ADDRESS, _IFLA_IFNAME, _IFLA_MTU, _IFLA_MASTER = 1, 3, 4, 10
 _IFLA_OPERSTATE, _IFLA_LINKINFO, _IFLA_STATS64, _IFLA_PERM_ADDRESS = 16, 18, 23, 54
 _IFLA_INFO_KIND = 1
-_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+_IFA_ADDRESS, _IFA_LOCAL, _IFA_FLAGS = 1, 2, 8
+IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
 _IFF_UP, _IFF_LOWER_UP = 0x1, 0x10000
 _ARPHRD_ETHER = 1
 
@@ -159,6 +161,24 @@ def ipv4_addresses() -> dict[int, list[tuple[str, int]]]:
                 local = socket.inet_ntoa(value)
         if local or address:
             found.setdefault(ifindex, []).append((local or address or "", prefix))
+    return found
+
+
+def ipv6_addresses() -> dict[int, list[tuple[IPv6Address, int, int]]]:
+    """ifindex → [(address, prefix length, IFA flags)] of every IPv6 address in this namespace."""
+    found: dict[int, list[tuple[IPv6Address, int, int]]] = {}
+    for body in _dump(_RTM_GETADDR, socket.AF_INET6):
+        if len(body) < 8:
+            continue
+        _, prefix, flags, _, ifindex = struct.unpack_from("=BBBBI", body)
+        address = None
+        for kind, value in _attributes(body, 8):
+            if kind == _IFA_ADDRESS and len(value) == 16:
+                address = IPv6Address(value)
+            elif kind == _IFA_FLAGS and len(value) >= 4:
+                flags = struct.unpack_from("=I", value)[0]
+        if address is not None:
+            found.setdefault(ifindex, []).append((address, prefix, flags))
     return found
 
 
@@ -407,6 +427,13 @@ def _virtual_bus(link: LinkState) -> BusInfo:
     return BusInfo("TAP", link.ifindex, 0, 0, link.ifname, link.kind or "virtual")
 
 
+def _register_link_local(device: NetDevice) -> None:
+    """``netN.link``: iPXE's EUI-64 link-local address, following ``${netN/mac}``."""
+    from pyipxe.settings.dhcpv6 import register_link_local
+
+    register_link_local(device.block, lambda: device.mac)
+
+
 class NetworkState:
     """The session's devices and who owns their configuration (see netconfig.py)."""
 
@@ -431,6 +458,7 @@ class NetworkState:
         settings.root.register(self.netx)
         for device in self.devices:
             settings.root.register(device.block)
+            _register_link_local(device)
         settings.applicators.append(lambda block: self.config.reapply())
 
     def find(self, name: str) -> NetDevice | None:
@@ -445,6 +473,7 @@ class NetworkState:
     def add(self, device: NetDevice) -> None:
         self.devices.append(device)
         self.settings.root.register(device.block)
+        _register_link_local(device)
 
     def remove(self, device: NetDevice) -> None:
         self.devices.remove(device)

@@ -25,15 +25,29 @@ break the host; leaving a bare one unconfigured would make every download fail.
 DNS servers are never written to /etc/resolv.conf: the resolver (resolve.py) asks the
 ``dns`` servers from the settings directly, in either mode.
 
+IPv6 (``ifconf -c ipv6``, and plain ``dhcp``): in both modes pyipxe solicits the router
+advertisement and runs DHCPv6 itself, recording ``netN.ndp`` and ``netN.dhcpv6`` as iPXE
+does. In **own** mode it also applies what iPXE's routing table holds (computed from those
+settings, :func:`pyipxe.settings.dhcpv6.ipv6_routes`): every global address with an
+address part (SLAAC = prefix + EUI-64, as iPXE builds it, or the DHCPv6 lease) and a
+default route via the advertising router — with ``nodad``, since iPXE does no DAD. So
+that the kernel does not configure the same interface from the same RA behind pyipxe's
+back (and ``ifclose`` can tell what was pyipxe's), own mode sets the interface's
+``accept_ra`` sysctl to 0 while it holds it open and restores the old value at ``ifclose``.
+Link-local addresses stay the kernel's. In **host** mode nothing is applied and ``route``
+shows the kernel's IPv6 addresses.
+
 pyroute2 is imported only when something is changed or read beyond the start-up dump
 (it costs ~100 ms to import).
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyipxe.settings import predefined as p
@@ -45,6 +59,21 @@ if TYPE_CHECKING:
     from pyipxe.net.devices import NetDevice, NetworkState
 
 MODES = ("auto", "own", "host")
+_IFA_F_NODAD = 0x02
+_SYSCTL = Path("/proc/sys/net/ipv6/conf")
+
+
+def _set_sysctl(ifname: str, name: str, value: str) -> str | None:
+    """Set an IPv6 per-interface sysctl; its previous value, or None if unchanged or unavailable."""
+    path = _SYSCTL / ifname / name
+    try:
+        old = path.read_text().strip()
+        if old == value:
+            return None
+        path.write_text(value)
+    except OSError:
+        return None
+    return old
 
 
 @dataclass(frozen=True)
@@ -94,6 +123,25 @@ def settings_config(device: NetDevice) -> Ipv4Config | None:
     return Ipv4Config(address, netmask or classful_netmask(address), _ipv4(device, p.GATEWAY))
 
 
+@dataclass(frozen=True)
+class Ipv6Config:
+    """What own mode applies for IPv6: global addresses (with prefix length) and a default router."""
+
+    addresses: tuple[tuple[ipaddress.IPv6Address, int], ...] = ()
+    router: ipaddress.IPv6Address | None = None
+
+
+def settings_ipv6(device: NetDevice) -> Ipv6Config | None:
+    """The addresses and router of iPXE's IPv6 routing table for ``device`` (link-local excluded)."""
+    from pyipxe.settings.dhcpv6 import ipv6_routes
+
+    routes = ipv6_routes(device.block)
+    addresses = tuple((route.address, route.prefix_len) for route in routes
+                      if route.has_address and not route.address.is_link_local)
+    router = next((route.router for route in routes if route.router is not None), None)
+    return Ipv6Config(addresses, router) if addresses or router else None
+
+
 @dataclass
 class _Applied:
     """What pyipxe itself added to one interface, so that it can take exactly that back."""
@@ -102,6 +150,10 @@ class _Applied:
     config: Ipv4Config | None = None
     address_added: bool = False
     route_added: bool = False
+    accept_ra: str | None = None  # the sysctl's value before own mode set it to 0
+    config6: Ipv6Config | None = None
+    addresses6: list[tuple[ipaddress.IPv6Address, int]] = field(default_factory=list)
+    router6: ipaddress.IPv6Address | None = None
 
 
 class NetConfig:
@@ -167,6 +219,7 @@ class NetConfig:
         if not self.owns(device):
             return
         applied = self._applied.setdefault(device.ifindex, _Applied())
+        applied.accept_ra = _set_sysctl(device.ifname, "accept_ra", "0")
         state = device.link()
         if state is not None and not state.flags & 1 and self._try("link set", index=device.ifindex, state="up"):
             applied.link_up = True
@@ -177,8 +230,11 @@ class NetConfig:
         if applied is None:
             return
         self._unapply(device, applied)
+        self._unapply6(device, applied)
         if applied.link_up:
             self._try("link set", index=device.ifindex, state="down")
+        if applied.accept_ra is not None:
+            _set_sysctl(device.ifname, "accept_ra", applied.accept_ra)
 
     def reapply(self) -> None:
         """Settings changed (a store or a DHCP lease): bring owned open interfaces in line."""
@@ -193,6 +249,7 @@ class NetConfig:
 
     def _apply(self, device: NetDevice) -> None:
         applied = self._applied[device.ifindex]
+        self._apply6(device, applied)
         wanted = settings_config(device)
         if wanted == applied.config:
             return
@@ -215,6 +272,41 @@ class NetConfig:
             self._try("addr del", index=device.ifindex, address=str(config.address), prefixlen=config.prefixlen)
         applied.config = None
         applied.address_added = applied.route_added = False
+
+    def _apply6(self, device: NetDevice, applied: _Applied) -> None:
+        wanted = settings_ipv6(device)
+        if wanted == applied.config6:
+            return
+        self._unapply6(device, applied)
+        applied.config6 = wanted
+        if wanted is None:
+            return
+        for address, prefixlen in wanted.addresses:
+            if self._add6("addr", index=device.ifindex, address=str(address), prefixlen=prefixlen, family=10,
+                          flags=_IFA_F_NODAD):
+                applied.addresses6.append((address, prefixlen))
+        if wanted.router is not None and self._add6("route", dst="::/0", gateway=str(wanted.router),
+                                                    oif=device.ifindex, family=10):
+            applied.router6 = wanted.router
+
+    def _add6(self, kind: str, **kwargs: Any) -> bool:
+        """Add an IPv6 address or route; True only if pyipxe added it (one that exists is not ours)."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            self.netlink(kind, "add", **kwargs)
+        except NetlinkError as error:
+            if error.code != errno.EEXIST:
+                self._log(f"{kind} add {kwargs}: {error}")
+            return False
+        return True
+
+    def _unapply6(self, device: NetDevice, applied: _Applied) -> None:
+        if applied.router6 is not None:
+            self._try("route del", dst="::/0", gateway=str(applied.router6), oif=device.ifindex, family=10)
+        for address, prefixlen in applied.addresses6:
+            self._try("addr del", index=device.ifindex, address=str(address), prefixlen=prefixlen, family=10)
+        applied.config6, applied.addresses6, applied.router6 = None, [], None
 
     # -- what ``route`` shows -------------------------------------------------------------
     def kernel_ipv4(self, device: NetDevice) -> list[Ipv4Config]:
@@ -244,6 +336,16 @@ class NetConfig:
             found.append((address, int(message["prefixlen"]), None if address.is_link_local else router))
         found.sort(key=lambda item: item[0].is_link_local)
         return found
+
+    def ipv6_route_lines(self, device: NetDevice) -> list[str]:
+        """What ``route`` prints for IPv6 after ``netN: ``: iPXE's settings-derived table in own
+        mode (``addr/len gw router``, `` (no address)`` for a bare prefix), the kernel's in host mode."""
+        if self.owns(device):
+            from pyipxe.settings.dhcpv6 import ipv6_routes
+
+            return [route.text() for route in ipv6_routes(device.block)]
+        return [f"{address}/{prefix}" + (f" gw {router}" if router is not None else "")
+                for address, prefix, router in self.kernel_ipv6(device)]
 
     def ipv4_routes(self, device: NetDevice) -> list[Ipv4Config]:
         """What ``route`` prints for IPv4: the settings in own mode (as iPXE), the kernel's in host mode."""

@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "pyipxe.script.commands.menu_cmds",
     "pyipxe.script.commands.shell_cmds",
     "pyipxe.script.commands.trust_cmds",
+    "pyipxe.script.commands.autoboot_cmds",
 )
 
 

@@ -120,9 +120,9 @@ class TrustStore:
         if not self.system_for_signatures:
             return []
         if self._system is None:
-            from pyipxe.trust.x509 import parse_certificate, split_pem
-
             import ssl
+
+            from pyipxe.trust.x509 import parse_certificate, split_pem
 
             paths = ssl.get_default_verify_paths()
             self._system = []

@@ -128,13 +128,15 @@ async def present(ctx: Context, opts: Parsed) -> None:
             return ""
 
     def store(name: str, text: str) -> str:
+        bare = name.partition("/")[2] if "/" in name else name
+        bare = bare.partition(":")[0]  # iPXE names the setting without scope or type
         try:
             block, setting = ctx.settings.parse_name(name, create=True)
             ctx.settings.store_text(block, setting, text)
         except IpxeError as error:
-            return f"Could not store \"{name}\": {ctx.error_text(error)}"
+            return f"Could not store \"{bare}\": {ctx.error_text(error)}"
         except (FormatError, ValueError):
-            return f"Could not store \"{name}\""
+            return f"Could not store \"{bare}\""
         return ""
 
     values = {entry.name: current(entry.name) for entry in ui.items if entry.name is not None}

@@ -59,12 +59,9 @@ ERR_VLAN_NOT_TRUNK = ErrorSite(ErrorClass.ENOTTY, 0x3060)
 ERR_VLAN_INVALID = ErrorSite(ErrorClass.EINVAL, 0x3060)
 # pyipxe's own: Linux refused to create the 802.1Q interface (no 8021q module…). Numbered in vlan.c.
 ERR_VLAN_LINUX = ErrorSite(ErrorClass.ENOTSUP, 0x3060)
-# net/ndp.c: no IPv6 router/address appeared in time
-ERR_IPV6_TIMEOUT = ErrorSite(ErrorClass.ETIMEDOUT, 0x0760)
 
 TICK = 1.0
 LINK_WAIT = 15.0  # ifmgmt.c LINK_WAIT_TIMEOUT
-IPV6_WAIT = 10.0
 
 
 def network(ctx: Context) -> NetworkState:
@@ -236,30 +233,69 @@ async def configure_dhcp(ctx: Context, device: NetDevice) -> None:
     network(ctx).config.apply(device)
 
 
-async def configure_ipv6(ctx: Context, device: NetDevice) -> None:
-    """IPv6 as the host's kernel does it (router advertisements, SLAAC): wait for a global address,
-    then record it as iPXE's ``netN.ndp`` settings (ip6, len6, gateway6)."""
-    from pyipxe.settings.store import SettingsBlock
+class Ipv6Progress:
+    """What the IPv6 configurator has reached, so that ifconf can decide whether to wait for it."""
 
-    config = network(ctx).config
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + IPV6_WAIT
-    while True:
-        found = [entry for entry in config.kernel_ipv6(device) if not entry[0].is_link_local]
-        if found:
-            break
-        if loop.time() >= deadline:
-            raise IpxeError(ERR_IPV6_TIMEOUT)
-        await asyncio.sleep(0.2)
-    address, prefix, router = found[0]
-    block = device.block.child("ndp")
-    if block is not None:
-        device.block.unregister(block)
-    block = device.block.register(SettingsBlock("ndp"))
-    block.store_local(p.IP6, address.packed)
-    block.store_local(p.LEN6, bytes([prefix]))
-    if router is not None:
-        block.store_local(p.GATEWAY6, router.packed)
+    def __init__(self) -> None:
+        self.router_found = False
+
+    def found(self) -> None:
+        self.router_found = True
+
+
+async def configure_ipv6(ctx: Context, device: NetDevice, progress: Ipv6Progress | None = None) -> None:
+    """net/ndp.c's ipv6 configurator: solicit a router; register its advertisement as
+    ``netN.ndp``; if it has the M (or only the O) flag, run stateful (stateless) DHCPv6 and
+    register ``netN.dhcpv6``. Own mode applies the result (netconfig)."""
+    from pyipxe.net.dhcpv6 import acquire_dhcpv6
+    from pyipxe.net.ndp import solicit_router
+    from pyipxe.settings.builtin import host_buildarch
+    from pyipxe.settings.dhcpv6 import dhcpv6_identity, register_dhcpv6, register_router_advertisement
+
+    log = _log_verbose(ctx)
+    advertisement = await solicit_router(device.ifname, device.ifindex, device.mac, log=log,
+                                         found=progress.found if progress is not None else None)
+    register_router_advertisement(ctx.settings, device.block, advertisement, lambda: device.mac)
+    network(ctx).config.apply(device)
+    if not (advertisement.managed or advertisement.other):
+        return
+    identity = dhcpv6_identity(ctx.settings, device.mac, platform=ctx.platform, buildarch=host_buildarch())
+    lease = await acquire_dhcpv6(device.ifname, device.ifindex, identity, stateful=advertisement.managed, log=log)
+    register_dhcpv6(ctx.settings, device.block, lease)
+    network(ctx).config.apply(device)
+
+
+async def configure_all(ctx: Context, device: NetDevice) -> None:
+    """Every configurator at once, as iPXE's ifconf without ``-c``; success if any succeeds.
+
+    iPXE waits for all of them, so on a network without IPv6 routers its ``dhcp`` takes the
+    15.75 s of router discovery even after DHCPv4 is bound. pyipxe waits for IPv6 only once a
+    router has answered (then DHCPv6 runs to its end, as in iPXE); when DHCPv4 is bound and no
+    router advertisement has come, IPv6 is abandoned there. Only the number of progress dots
+    differs; a router answering a solicitation within DHCPv4's ~3 s is still recorded.
+    """
+    progress = Ipv6Progress()
+    v4 = asyncio.ensure_future(configure_dhcp(ctx, device))
+    v6 = asyncio.ensure_future(configure_ipv6(ctx, device, progress))
+    try:
+        await asyncio.wait({v4})
+        if v4.exception() is None and not v6.done() and not progress.router_found:
+            v6.cancel()
+        await asyncio.wait({v6})
+    finally:
+        for task in (v4, v6):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+    finished = [task for task in (v4, v6) if not task.cancelled()]
+    if any(task.exception() is None for task in finished):
+        return
+    for task in finished:
+        error = task.exception()
+        if error is not None and not isinstance(error, IpxeError):
+            raise error
+    raise IpxeError(ERR_NO_CONFIG)
 
 
 def _log_verbose(ctx: Context) -> Callable[[str], None]:
@@ -274,17 +310,12 @@ async def ifconf(ctx: Context, device: NetDevice, configurator: str | None, time
     label = f"Configuring {tag}({device.name} {device.mac_text})"
 
     async def run_all() -> None:
-        # Without -c iPXE runs every configurator; pyipxe runs DHCP (IPv6 is explicit: -c ipv6),
-        # so that a network without IPv6 routers does not wait for the IPv6 timeout.
         if configurator == "ipv6":
             await configure_ipv6(ctx, device)
-            return
-        try:
+        elif configurator == "dhcp":
             await configure_dhcp(ctx, device)
-        except IpxeError:
-            if configurator is None:
-                raise IpxeError(ERR_NO_CONFIG) from None
-            raise
+        else:
+            await configure_all(ctx, device)
 
     await monojob(ctx, label, run_all(), timeout=timeout)
 
@@ -310,17 +341,15 @@ async def ifconf_cmd(ctx: Context, opts: Parsed) -> None:
 
 @command("route", spec=CommandSpec(max_args=0))
 async def route(ctx: Context, opts: Parsed) -> None:
+    """usr/route.c: per interface, its IPv4 routes then its IPv6 ones."""
     state = network(ctx)
     for device in state.devices:
         closed = "" if device.is_open else " (inaccessible)"
         for config in state.config.ipv4_routes(device):
             gateway = f" gw {config.gateway}" if config.gateway is not None else ""
             ctx.console.print(f"{device.name}: {config.address}/{config.netmask}{gateway}{closed}")
-    for device in state.devices:
-        closed = "" if device.is_open else " (inaccessible)"
-        for address, prefix, router in state.config.kernel_ipv6(device):
-            gateway = f" gw {router}" if router is not None else ""
-            ctx.console.print(f"{device.name}: {address}/{prefix}{gateway}{closed}")
+        for line in state.config.ipv6_route_lines(device):
+            ctx.console.print(f"{device.name}: {line}{closed}")
 
 
 _NUD_INCOMPLETE, _NUD_FAILED, _NUD_NOARP = 0x01, 0x20, 0x40

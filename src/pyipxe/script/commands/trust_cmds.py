@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 # hci/commands/cert_cmd.c (ERRFILE_cert_cmd = other-category file 0x4f): plain -ENOENT
 ERR_NO_SUCH_CERTIFICATE = ErrorSite(ErrorClass.ENOENT, 0x4FE0)
+# usr/imgtrust.c (ERRFILE_imgtrust = other-category file 0x2b): iPXE copies the signature into
+# memory and fails with -ENOMEM when it cannot; pyipxe refuses anything this big the same way
+ERR_TOO_BIG = ErrorSite(ErrorClass.ENOMEM, 0x2BE0)
+#: no signature or certificate bundle is this large; the cap keeps a hostile one out of RAM
+MAX_PARSED = 16 << 20
 
 KEEP = Option("keep", "k")
 
@@ -61,10 +66,16 @@ async def verify_image(ctx: Context, image: Image, signature: Image, signer: str
 
     image.trusted = False
     store = session(ctx)
-    parsed = cms.parse_signature(signature.data.read(), store)
+    parsed = cms.parse_signature(_contents(signature), store)
     cross = store.fetch_cross if store.cross_source() is not None else None
     await cms.verify(parsed, image.data, signer, store.now(), store, cross)
     image.trusted = True
+
+
+def _contents(image: Image) -> bytes:
+    if image.length > MAX_PARSED:
+        raise IpxeError(ERR_TOO_BIG)
+    return image.data.read()
 
 
 # -- certstat, certstore, certfree (hci/commands/cert_cmd.c, usr/certmgmt.c) -----------------
@@ -94,7 +105,7 @@ async def _cert_command(ctx: Context, opts: Parsed, payload: Payload) -> None:
     try:
         if image is not None:
             try:
-                certs = [store.cache(cert) for cert in certificates_in(image.data.read())]
+                certs = [store.cache(cert) for cert in certificates_in(_contents(image))]
             except IpxeError as error:
                 ctx.console.print(f"Could not parse certificate: {ctx.error_text(error)}")
                 raise
