@@ -8,24 +8,16 @@ protocol is the driver's business (``pyipxe.net.transfer``); this is the job aro
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 
-from pyipxe.console.keys import CTRL_C, KeySource
+from pyipxe.console.job import monojob
+from pyipxe.console.keys import KeySource
 from pyipxe.console.output import Console
-from pyipxe.console.progress import Progress
-from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.errors import IpxeError
 from pyipxe.image.registry import Image, ImageRegistry
 from pyipxe.image.spool import SpoolFile
-from pyipxe.net.transfer import FetchEnv, FetchRequest, FetchResult, RequestParams, driver_for
+from pyipxe.net.transfer import FetchEnv, FetchRequest, RequestParams, driver_for
 from pyipxe.uri import Uri, format_uri
-
-# core/monojob.c
-ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x0720)
-ERR_TIMED_OUT = ErrorSite(ErrorClass.ETIMEDOUT, 0x0720)
-
-TICK = 1.0
 
 
 class _CountingSink:
@@ -68,51 +60,15 @@ async def download(
     driver = driver_for(uri.scheme)  # an unknown scheme fails before anything is printed
     spool = SpoolFile()
     sink = _CountingSink(spool)
-    progress = Progress(console, None if quiet else format_uri(label or uri, for_display=True))
-    progress.begin()
-    task = asyncio.ensure_future(driver(FetchRequest(uri, params), sink, env))
     try:
-        result = await _wait(task, sink, progress, keys, timeout)
-    except IpxeError as error:
-        spool.close()
-        progress.end(error_text(error))
-        raise
+        result = await monojob(
+            driver(FetchRequest(uri, params), sink, env), console=console, keys=keys, error_text=error_text,
+            label=None if quiet else format_uri(label or uri, for_display=True), timeout=timeout,
+            progress=lambda: (sink.completed, sink.total),
+        )
     except BaseException:
         spool.close()
-        progress.end(None if task.done() and not task.cancelled() else "")
         raise
-    progress.end(None)
     image = registry.new_image(uri, spool, name=name)
     image.uri = result.uri
     return image
-
-
-async def _wait(task: asyncio.Future[FetchResult], sink: _CountingSink, progress: Progress, keys: KeySource,
-                timeout: float | None) -> FetchResult:
-    """monojob_wait: tick once a second; Ctrl-C cancels; ``timeout`` without progress fails."""
-    loop = asyncio.get_running_loop()
-    last_completed = sink.completed
-    last_progress = last_display = loop.time()
-    try:
-        while True:
-            wake = last_display + TICK
-            if timeout:
-                wake = min(wake, last_progress + timeout)
-            done, _ = await asyncio.wait({task}, timeout=max(0.0, wake - loop.time()))
-            if task in done:
-                return task.result()
-            now = loop.time()
-            if keys.interactive and CTRL_C in keys.pending():
-                raise IpxeError(ERR_CANCELED)
-            if sink.completed != last_completed:
-                last_completed, last_progress = sink.completed, now
-            elif timeout and now - last_progress >= timeout:
-                raise IpxeError(ERR_TIMED_OUT)
-            if now - last_display >= TICK:
-                progress.tick(sink.completed, sink.total)
-                last_display = now
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):  # the job is abandoned; its own error is moot
-                await task

@@ -65,6 +65,7 @@ from pyipxe.proto.dhcp_packet import (
     int8_value,
     parse_packet,
 )
+from pyipxe.proto.retry import RetryTimer, SetTimer, TimerExpired, Timing
 
 # ---- events -------------------------------------------------------------------------------
 
@@ -76,11 +77,6 @@ class Received:
     payload: bytes
     source_ip: IPv4Address
     source_port: int
-
-
-@dataclass(frozen=True, slots=True)
-class TimerExpired:
-    token: int
 
 
 Input = Received | TimerExpired
@@ -97,12 +93,6 @@ class Transmit:
     dest_ip: IPv4Address
     dest_port: int
     source_ip: IPv4Address = ZERO
-
-
-@dataclass(frozen=True, slots=True)
-class SetTimer:
-    seconds: float
-    token: int
 
 
 @dataclass(frozen=True)
@@ -193,49 +183,13 @@ class DhcpStats:
 # ---- the retransmission timer ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Timing:
-    """One state's retry limits and iPXE's waits (``config/dhcp.h``)."""
-
-    min_timeout: float
-    max_timeout: float
-
-
 DISCOVER_TIMING = Timing(1.0, 10.0)
 REQUEST_TIMING = Timing(0.0, 10.0)
 PROXY_TIMING = Timing(0.0, 10.0)
 PXEBS_TIMING = Timing(1.0, 10.0)
-DEFAULT_MIN_TIMEOUT = 0.25  # retry.c: a zero minimum means a quarter second
 DISCOVER_PROXY_WAIT = 2.0  # DHCP_DISC_PROXY_TIMEOUT_SEC
 REQUEST_PROXY_WAIT = 2.0  # DHCP_REQ_PROXY_TIMEOUT_SEC
 PXEBS_MAX_WAIT = 3.0  # PXEBS_MAX_TIMEOUT_SEC
-
-
-class _RetryTimer:
-    """iPXE's retry timer: backoff doubling between per-state limits, one live token."""
-
-    def __init__(self) -> None:
-        self.timing = DISCOVER_TIMING
-        self.timeout = 0.0
-        self.token = 0
-
-    def reset(self, timing: Timing) -> None:
-        self.timing, self.timeout = timing, 0.0
-        self.token += 1  # any running timer is stale now
-
-    def expire(self) -> bool:
-        """Back off; True when this expiry is the failure (the doubled value passed max)."""
-        self.timeout *= 2
-        if self.timeout > self.timing.max_timeout:
-            self.timeout = self.timing.max_timeout
-            return True
-        return False
-
-    def start(self) -> SetTimer:
-        low = self.timing.min_timeout or DEFAULT_MIN_TIMEOUT
-        self.timeout = min(max(self.timeout, low), self.timing.max_timeout)
-        self.token += 1
-        return SetTimer(self.timeout, self.token)
 
 
 class Phase(Enum):
@@ -261,7 +215,7 @@ class _Session:
         self.stats = DhcpStats()
         self.count = 0  # transmissions so far (timer expiries, as iPXE counts them)
         self.started = 0.0  # when the current phase began
-        self._timer = _RetryTimer()
+        self._timer = RetryTimer()
 
     def _accept(self, event: Received) -> DhcpPacket | None:
         """Parse and check xid/chaddr; anything else is dropped and counted, never raised."""

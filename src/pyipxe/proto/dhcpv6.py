@@ -43,7 +43,8 @@ from enum import IntEnum
 from ipaddress import IPv6Address
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError, register_special
-from pyipxe.proto.dhcp import DhcpStats, Failed, SetTimer, TimerExpired, Timing, _RetryTimer
+from pyipxe.proto.dhcp import DhcpStats, Failed
+from pyipxe.proto.retry import RetryTimer, SetTimer, TimerExpired, Timing
 
 CLIENT_PORT = 546
 SERVER_PORT = 547
@@ -340,7 +341,7 @@ class Dhcpv6Client:
         self.lease: IPv6Address | None = None
         self.error = ERR_TIMED_OUT
         self.finished = False
-        self._timer = _RetryTimer()
+        self._timer = RetryTimer()
 
     def start(self, now: float) -> list[Output]:
         if self.state is not None:

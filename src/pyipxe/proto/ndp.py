@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
-from pyipxe.proto.dhcp import DhcpStats, Failed, SetTimer, TimerExpired, Timing, _RetryTimer
+from pyipxe.proto.dhcp import DhcpStats, Failed
+from pyipxe.proto.retry import RetryTimer, SetTimer, TimerExpired, Timing
 
 ICMPV6_ROUTER_SOLICITATION = 133
 ICMPV6_ROUTER_ADVERTISEMENT = 134
@@ -228,7 +229,7 @@ class RouterDiscovery:
         self.mac = mac
         self.stats = DhcpStats()
         self.done = False
-        self._timer = _RetryTimer()
+        self._timer = RetryTimer()
 
     def start(self, now: float) -> list[NdpOutput]:
         self._timer.reset(DISCOVERY_TIMING)

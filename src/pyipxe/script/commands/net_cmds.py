@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import TypeVar
 
-from pyipxe.console.keys import CTRL_C
+from pyipxe.console.job import monojob as run_monojob
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError, register_special
 from pyipxe.net.devices import ERR_LINK_DOWN, BusInfo, NetDevice, NetworkState
 from pyipxe.script.context import Context
@@ -37,9 +37,6 @@ from pyipxe.settings import types as stypes
 
 T = TypeVar("T")
 
-# core/monojob.c
-ERR_CANCELED = ErrorSite(ErrorClass.ECANCELED, 0x0720)
-ERR_JOB_TIMEOUT = ErrorSite(ErrorClass.ETIMEDOUT, 0x0720)
 # usr/ifmgmt.c: no configurator succeeded
 ERR_NO_CONFIG = register_special(ErrorSite(ErrorClass.EADDRNOTAVAIL, 0x0EE1, "No configuration methods succeeded"))
 # hci/commands/ifmgmt_cmd.c: no interfaces at all
@@ -60,7 +57,6 @@ ERR_VLAN_INVALID = ErrorSite(ErrorClass.EINVAL, 0x3060)
 # pyipxe's own: Linux refused to create the 802.1Q interface (no 8021q module…). Numbered in vlan.c.
 ERR_VLAN_LINUX = ErrorSite(ErrorClass.ENOTSUP, 0x3060)
 
-TICK = 1.0
 LINK_WAIT = 15.0  # ifmgmt.c LINK_WAIT_TIMEOUT
 
 
@@ -81,43 +77,9 @@ def parse_netdev(ctx: Context, name: str) -> NetDevice:
 
 async def monojob(ctx: Context, label: str | None, job: Awaitable[T], *, timeout: float = 0.0,
                   ongoing: Callable[[], IpxeError | None] | None = None) -> T:
-    """iPXE's monojob_wait: ``label...``, a dot a second, `` ok``/`` <error>``; Ctrl-C; timeout."""
-    console = ctx.console
-    if label is not None:
-        console.write(f"{label}...")
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(job)
-    start = last = loop.time()
-    try:
-        while True:
-            wake = last + TICK
-            if timeout:
-                wake = min(wake, start + timeout)
-            done, _ = await asyncio.wait({task}, timeout=max(0.0, wake - loop.time()))
-            if task in done:
-                result = task.result()
-                break
-            now = loop.time()
-            if ctx.keys.interactive and CTRL_C in ctx.keys.pending():
-                raise IpxeError(ERR_CANCELED)
-            if timeout and now - start >= timeout:
-                raise (ongoing() if ongoing is not None else None) or IpxeError(ERR_JOB_TIMEOUT)
-            if now - last >= TICK:
-                if label is not None:
-                    console.write(".")
-                last = now
-    except IpxeError as error:
-        if label is not None:
-            console.print(f" {ctx.error_text(error)}")
-        raise
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):  # the job is being abandoned; its outcome is moot
-                await task
-    if label is not None:
-        console.print(" ok")
-    return result
+    """iPXE's monojob_wait for network jobs (no progress: a dot a second, timeout in total)."""
+    return await run_monojob(job, console=ctx.console, keys=ctx.keys, error_text=ctx.error_text, label=label,
+                             timeout=timeout, ongoing=ongoing)
 
 
 async def for_interfaces(ctx: Context, names: list[str], payload: Callable[[NetDevice], Awaitable[None]], *,
