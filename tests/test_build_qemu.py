@@ -26,7 +26,7 @@ import pytest
 from netlab import PROJECT, NetLab
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "build"))
-import bootlab  # noqa: E402
+import bootlab
 
 MARKER = f"PYIPXE-KEXEC-MARKER-{secrets.token_hex(4)}"
 GOOD_SCRIPT = f"""#!ipxe

@@ -42,6 +42,7 @@ from pyipxe import __version__
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.net.transfer import Address, FetchEnv, FetchRequest, FetchResult, RequestParams, Sink, TlsConfig
 from pyipxe.proto import http as proto
+from pyipxe.trust import errors as x509_errors
 from pyipxe.uri import Uri, default_port, format_uri, parse_uri, resolve_uri, uri_port
 
 C = ErrorClass
@@ -62,10 +63,10 @@ ERR_NO_ROUTE: Final = ErrorSite(C.ENETUNREACH, 0x0560)  # net/ipv4.c
 ERR_NEIGHBOUR: Final = ErrorSite(C.ETIMEDOUT, 0x3760)  # net/neighbour.c: ARP got no answer
 ERR_NO_HOST: Final = ErrorSite(C.EINVAL, 0x4160)  # net/tcp/httpconn.c: URI without a host
 # TLS: crypto/x509.c (other-category file 0x16) and net/tls.c (0x0d).
-ERR_CERT_EXPIRED: Final = ErrorSite(C.EACCES, 0x16E4)  # "Expired (or not yet valid)"
-ERR_CERT_UNTRUSTED: Final = ErrorSite(C.EACCES, 0x16E6)  # "Untrusted root certificate"
-ERR_CERT_WRONG_NAME: Final = ErrorSite(C.EACCES, 0x16EA)  # "Incorrect certificate name"
-ERR_CERT_USELESS: Final = ErrorSite(C.EACCES, 0x16EB)  # "No usable certificates"
+ERR_CERT_EXPIRED: Final = x509_errors.ERR_EXPIRED
+ERR_CERT_UNTRUSTED: Final = x509_errors.ERR_UNTRUSTED
+ERR_CERT_WRONG_NAME: Final = x509_errors.ERR_WRONG_NAME
+ERR_CERT_USELESS: Final = x509_errors.ERR_USELESS
 ERR_TLS_ALERT: Final = ErrorSite(C.EPERM, 0x0DE1)  # "Received fatal alert"
 ERR_TLS_HANDSHAKE: Final = ErrorSite(C.EPERM, 0x0DE2)  # "Handshake verification failed"
 ERR_TLS_VERSION: Final = ErrorSite(C.ENOTSUP, 0x0DE4)  # "Unsupported protocol version"

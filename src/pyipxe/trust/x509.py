@@ -28,22 +28,24 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
+from pyipxe.trust.errors import (
+    ERR_ALGORITHM_MISMATCH,
+    ERR_EMPTY_CHAIN,
+    ERR_EXPIRED,
+    ERR_INVALID_PATH_LEN,
+    ERR_INVALID_VERSION,
+    ERR_KEY_USAGE,
+    ERR_NOT_CA,
+    ERR_PATH_LEN,
+    ERR_UNSUPPORTED_EXTENSION,
+    ERR_UNTRUSTED,
+    ERR_WRONG_ISSUER,
+    ERR_WRONG_NAME,
+)
 
 C = ErrorClass
 
-# crypto/x509.c (ERRFILE_x509 = other-category file 0x16): its EINFO_* uniqifiers
-ERR_UNSUPPORTED_EXTENSION = ErrorSite(C.ENOTSUP, 0x16E2)  # "Unsupported extension" (a critical one)
-ERR_ALGORITHM_MISMATCH = ErrorSite(C.EINVAL, 0x16E4)  # "Signature algorithm mismatch"
-ERR_INVALID_PATH_LEN = ErrorSite(C.EINVAL, 0x16E5)  # "Invalid pathLenConstraint"
-ERR_INVALID_VERSION = ErrorSite(C.EINVAL, 0x16E6)  # "Invalid version"
-ERR_WRONG_ISSUER = ErrorSite(C.EACCES, 0x16E1)  # "Wrong issuer"
-ERR_NOT_CA = ErrorSite(C.EACCES, 0x16E2)  # "Not a CA certificate"
-ERR_KEY_USAGE = ErrorSite(C.EACCES, 0x16E3)  # "Incorrect key usage" (issuer without keyCertSign)
-ERR_EXPIRED = ErrorSite(C.EACCES, 0x16E4)  # "Expired (or not yet valid)"
-ERR_PATH_LEN = ErrorSite(C.EACCES, 0x16E5)  # "Maximum path length exceeded"
-ERR_UNTRUSTED = ErrorSite(C.EACCES, 0x16E6)  # "Untrusted root certificate"
-ERR_EMPTY_CHAIN = ErrorSite(C.EACCES, 0x16E8)  # "Empty certificate chain"
-ERR_WRONG_NAME = ErrorSite(C.EACCES, 0x16EA)  # "Incorrect certificate name"
+
 # crypto/asn1.c (ERRFILE_asn1 = other-category file 0x00). pyipxe's parser is not iPXE's
 # cursor walk, so malformed DER is reported as iPXE's most common parse failure, "Field
 # overruns cursor" (a choice: iPXE's exact number depends on where its cursor stops).
