@@ -311,8 +311,13 @@ class FakeKernel:
         self.rebooted = False
 
     def syscall(self, kernel_fd: int, initrd_fd: int, cmdline_len: int, cmdline: bytes, flags: int) -> None:
+        import fcntl
         import os
+        for fd in (kernel_fd, initrd_fd) if initrd_fd >= 0 else (kernel_fd,):
+            # what the kernel's deny_write_access needs: read-only descriptors
+            assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
         initrd = os.pread(initrd_fd, 1 << 20, 0) if initrd_fd >= 0 else b""
+        self.kernel = os.pread(kernel_fd, 1 << 20, 0)
         self.calls.append((kernel_fd, initrd_fd, cmdline_len, cmdline, flags, initrd))
         if self.error is not None:
             raise OSError(self.error, "fake")
@@ -331,7 +336,7 @@ def test_kexec_passes_kernel_initrd_and_cmdline(kernel: bytes) -> None:
     plan = plan_for(kernel, [("a", b"AAAA", None), ("m", b"mark", "/etc/marker")])
     backend(fake).boot(plan)
     kernel_fd, initrd_fd, length, cmdline, flags, initrd = fake.calls[0]
-    assert kernel_fd == plan.kernel.data.fileno() and initrd_fd >= 0
+    assert fake.kernel == plan.kernel.data.read() and initrd_fd >= 0 and kernel_fd >= 0
     assert cmdline == b"quiet\0" and length == 6 and flags == 0
     assert initrd == b"".join(plan.initrd.segments()) if plan.initrd else False
     assert not fake.rebooted

@@ -20,13 +20,15 @@ import errno
 import os
 import platform
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyipxe.boot.plan import BootPlan
 from pyipxe.errors import ErrorClass, ErrorSite, IpxeError
 from pyipxe.image.linux import ERR_NOT_BZIMAGE
+from pyipxe.image.spool import spool_directory
 
 # pyipxe's own sites (iPXE has no kexec); 0x7F80.. is unused by iPXE's errfile table
 ERR_NOT_ROOT = ErrorSite(ErrorClass.EPERM, 0x7F80)
@@ -85,6 +87,23 @@ def real_reboot_kexec() -> None:
     raise OSError(code, os.strerror(code) if result else "reboot returned")
 
 
+def readonly_copy(chunks: Iterable[bytes]) -> int:
+    """A read-only descriptor of an unnamed file holding ``chunks``, with no writer left open.
+
+    Why a copy: kexec_file_load refuses a file that anyone has open for writing (ETXTBSY,
+    the kernel's deny_write_access), and spool files are open read-write while images live.
+    The copy is reopened read-only through /proc and its writable descriptor closed.
+    """
+    with tempfile.TemporaryFile(dir=spool_directory()) as copy:
+        position = 0
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(copy.fileno(), view, position)
+                view, position = view[written:], position + written
+        return os.open(f"/proc/self/fd/{copy.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _sysctl_disabled() -> bool:
     try:
         return DISABLED_SYSCTL.read_text().strip() == "1"
@@ -132,25 +151,26 @@ class KexecBackend:
             raise KexecRefused(ERR_KEXEC_DISABLED, f"kexec is disabled on this host ({DISABLED_SYSCTL} is 1, "
                                                    f"until reboot); {ALTERNATIVES}")
 
-    def arguments(self, plan: BootPlan, initrd_fd: int | None) -> KexecCall:
+    def arguments(self, plan: BootPlan, kernel_fd: int, initrd_fd: int | None) -> KexecCall:
         cmdline = (plan.cmdline or "").encode("utf-8", "surrogateescape") + b"\0"
         flags = 0 if initrd_fd is not None else KEXEC_FILE_NO_INITRAMFS
-        return KexecCall(plan.kernel.data.fileno(), initrd_fd if initrd_fd is not None else -1, len(cmdline),
-                         cmdline, flags)
+        return KexecCall(kernel_fd, initrd_fd if initrd_fd is not None else -1, len(cmdline), cmdline, flags)
 
     def load(self, plan: BootPlan) -> KexecCall:
         """Check, then stage the plan's kernel and initrd in the running kernel."""
         self.check(plan)
-        initrd = plan.initrd.spool() if plan.initrd is not None else None
+        kernel_fd = readonly_copy(plan.kernel.data.chunks())
+        initrd_fd = readonly_copy(plan.initrd.segments()) if plan.initrd is not None else None
         try:
-            call = self.arguments(plan, initrd.fileno() if initrd is not None else None)
+            call = self.arguments(plan, kernel_fd, initrd_fd)
             try:
                 self.syscall(call.kernel_fd, call.initrd_fd, call.cmdline_len, call.cmdline, call.flags)
             except OSError as error:
                 raise self._refusal(error, plan) from None
         finally:
-            if initrd is not None and plan.initrd is not None and initrd is not plan.initrd.parts[0].data:
-                initrd.close()
+            os.close(kernel_fd)
+            if initrd_fd is not None:
+                os.close(initrd_fd)
         return call
 
     def _refusal(self, error: OSError, plan: BootPlan) -> KexecRefused:
@@ -170,8 +190,8 @@ class KexecBackend:
                                                  f"({os.strerror(code)}); {ALTERNATIVES}")
         if code == errno.ENOMEM:
             return KexecRefused(ERR_NO_MEMORY, "not enough memory to stage the kernel and initrd")
-        if code == errno.EBUSY:
-            return KexecRefused(ERR_BUSY, "another kexec load is in progress")
+        if code in (errno.EBUSY, errno.ETXTBSY):
+            return KexecRefused(ERR_BUSY, f"kexec_file_load: {os.strerror(code)}")
         return KexecRefused(ERR_LOAD_FAILED, f"kexec_file_load failed: {os.strerror(code or errno.EIO)}")
 
     def boot(self, plan: BootPlan) -> None:
