@@ -3,7 +3,8 @@
 Why: the first thing to try on a fresh machine. An embedded HTTP server (pyipxe.server)
 starts on a free loopback port over a demo tree made in memory — a boot script with a
 menu, a generated kernel with a valid bzImage header and an initramfs — and a normal
-pyipxe session chains the script from it, non-interactively: the menu's default entry
+pyipxe session chains the script from it; its menu (a real iPXE menu on a terminal,
+the default at once without one) picks the entry that
 fetches the kernel and initrd over HTTP and boots them with the chosen backend. With the
 default ``--boot print`` it ends by printing the boot plan; ``--boot qemu --kernel K
 --initrd I`` boots a real kernel the same way.
@@ -24,10 +25,10 @@ from pyipxe.server.http import Entry, TreeServer
 BOOT_SCRIPT = """#!ipxe
 # pyipxe demo: this script, the kernel and the initrd come from pyipxe's embedded HTTP
 # server on loopback; relative names resolve against this script's URI.
-echo pyipxe demo menu:
-echo [linux] Boot the demo kernel with its initrd (default)
-echo [stop] Stop before booting
-isset ${demo-choice} || set demo-choice linux
+menu pyipxe demo: a network boot on loopback
+item --key l linux Boot the demo kernel with its initrd
+item --key s stop Stop before booting
+isset ${demo-choice} || choose --default linux --timeout 5000 demo-choice || set demo-choice linux
 echo Selected: ${demo-choice}
 goto ${demo-choice}
 
@@ -53,7 +54,7 @@ def demo_tree(kernel: Path | None = None, initrd: Path | None = None) -> dict[st
 def demo_main(args: argparse.Namespace) -> int:
     from pyipxe.boot import BootFinished, install_from_args
     from pyipxe.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-    from pyipxe.console.keys import NoKeys
+    from pyipxe.console.keys import TerminalKeys, default_key_source
     from pyipxe.console.output import Console
     from pyipxe.runner import apply_preset, run_top_script
     from pyipxe.script.context import Context
@@ -64,7 +65,8 @@ def demo_main(args: argparse.Namespace) -> int:
             print(f"pyipxe: {path}: no such file", file=sys.stderr)
             return 2
     console = Console()
-    ctx = Context(console=console, keys=NoKeys())
+    ctx = Context(console=console, keys=default_key_source())
+    ctx.ui.non_interactive = not ctx.keys.interactive  # without a keyboard, take the default at once
     if args.platform:
         apply_preset(ctx, f"platform={args.platform}")
     Interpreter(ctx)
@@ -79,6 +81,8 @@ def demo_main(args: argparse.Namespace) -> int:
         finally:
             await server.close()
 
+    if isinstance(ctx.keys, TerminalKeys):
+        ctx.keys.hold_raw()
     try:
         status = asyncio.run(session())
     except BootFinished as finished:
@@ -89,6 +93,9 @@ def demo_main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.close()
         return EXIT_INTERRUPTED
+    finally:
+        if isinstance(ctx.keys, TerminalKeys):
+            ctx.keys.release()
     console.close()
     if status:
         print(f"Could not boot: {ctx.error_text(status)}", file=sys.stderr)
