@@ -82,3 +82,11 @@ def test_check_exit_codes(tmp_path: Path) -> None:
     dirty = pyipxe_cli("check", write(tmp_path, "#!ipxe\ngoto nowhere\nfrobnicate\n", "dirty.ipxe"), cwd=tmp_path)
     assert dirty.returncode == 1
     assert "dirty.ipxe:2:" in dirty.stdout and "dirty.ipxe:3:" in dirty.stdout
+
+
+def test_unreadable_trust_and_client_files_are_usage_errors(tmp_path: Path) -> None:
+    script = write(tmp_path, "#!ipxe\necho never\n")
+    for flag in ("--trust", "--client-cert", "--client-key"):
+        result = pyipxe_cli("run", flag, "missing.pem", script, cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == f"pyipxe: {flag} missing.pem: No such file or directory\n"

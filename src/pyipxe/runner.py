@@ -133,7 +133,28 @@ def configure_downloads(ctx: Context, args: argparse.Namespace) -> None:
     install(ctx, system_for_signatures=getattr(args, "signature_system_trust", False))
 
 
+def unreadable_files(args: argparse.Namespace) -> list[str]:
+    """``--trust``/``--client-cert``/``--client-key`` files that cannot be read: a typo there
+    must not silently mean "no extra trust" or "no client certificate"."""
+    named = [("--trust", path) for path in getattr(args, "trust", [])]
+    named += [(flag, getattr(args, attr, None)) for flag, attr in (("--client-cert", "client_cert"),
+                                                                     ("--client-key", "client_key"))]
+    problems = []
+    for flag, path in named:
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            problems.append(f"{flag} {path}: {error.strerror}")
+    return problems
+
+
 def run_main(args: argparse.Namespace) -> int:
+    for problem in unreadable_files(args):
+        print(f"pyipxe: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     console = Console()
     ctx = Context(console=console, keys=_keys(args.input))
     try:
