@@ -7,7 +7,9 @@ references only; the behaviour lives in the objects it points to.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -92,6 +94,15 @@ class Context:
         found = self.builtin.fetch_local(predefined.PLATFORM)
         value = found[1].decode(errors="replace") if found else host_platform()
         return value if value in PLATFORMS else "pcbios"
+
+    @contextlib.contextmanager
+    def reporting(self, action: str) -> Iterator[None]:
+        """iPXE's ``printf ( "Could not %s: %s\n", … )``: say what failed, then fail the same way."""
+        try:
+            yield
+        except IpxeError as error:
+            self.console.print(f"Could not {action}: {self.error_text(error)}")
+            raise
 
     def code(self, error: IpxeError) -> int:
         return error.code(self.platform)

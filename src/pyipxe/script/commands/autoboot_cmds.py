@@ -65,11 +65,8 @@ async def netboot(ctx: Context, device: NetDevice) -> None:
     ctx.images.register(image)
     ctx.console.print(imgstat_line(ctx, image))
     image.autofree = True
-    try:
+    with ctx.reporting("boot image"):
         await ctx.images.execute(image)
-    except IpxeError as error:
-        ctx.console.print(f"Could not boot image: {ctx.error_text(error)}")
-        raise
     ctx.console.print()
 
 

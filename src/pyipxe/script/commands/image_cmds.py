@@ -50,11 +50,8 @@ async def fetch_image(ctx: Context, text: str, timeout_ms: int | None = None) ->
     """iPXE's imgdownload: download ``text`` (resolved) and register the new image."""
     written = parse_uri(text)
     uri = resolve(ctx, text)
-    try:
+    with ctx.reporting("start download"):
         driver_for(uri.scheme)
-    except IpxeError as error:
-        ctx.console.print(f"Could not start download: {ctx.error_text(error)}")
-        raise
     assert ctx.fetch_env is not None, "session has no download environment"
     params = ctx.request_params.get(uri.params) if uri.params is not None else None
     image = await download(
@@ -93,11 +90,8 @@ async def imgfetch(ctx: Context, opts: Parsed) -> None:
 async def imgselect(ctx: Context, opts: Parsed) -> None:
     image = await acquire(ctx, opts.args[0], opts.options["timeout"])
     _apply_single_options(image, opts)
-    try:
+    with ctx.reporting("select"):
         ctx.images.select(image)
-    except IpxeError as error:
-        ctx.console.print(f"Could not select: {ctx.error_text(error)}")
-        raise
 
 
 @command("imgargs", spec=SELECT_SPEC)
@@ -118,15 +112,12 @@ async def imgexec(ctx: Context, opts: Parsed) -> None:
             return  # iPXE's quirk: success
         image = selected
     _apply_single_options(image, opts)
-    try:
+    with ctx.reporting("boot"):
         if opts.options["replace"]:
             ctx.images.replace_current(image)
             ctx.run().stop_current_script()
         else:
             await ctx.images.execute(image)
-    except IpxeError as error:
-        ctx.console.print(f"Could not boot: {ctx.error_text(error)}")
-        raise
 
 
 def imgstat_line(ctx: Context, image: Image) -> str:
@@ -185,10 +176,8 @@ EXTRACT_SPEC = CommandSpec(options=(NAME, Option("keep", "k"), TIMEOUT), min_arg
 async def imgextract(ctx: Context, opts: Parsed) -> None:
     image = await acquire(ctx, opts.args[0], opts.options["timeout"])
     try:
-        extract(ctx.images, image, opts.options["name"])
-    except IpxeError as error:
-        ctx.console.print(f"Could not extract image: {ctx.error_text(error)}")
-        raise
+        with ctx.reporting("extract image"):
+            extract(ctx.images, image, opts.options["name"])
     finally:
         if not opts.options["keep"]:
             ctx.images.unregister(image)

@@ -388,16 +388,13 @@ async def resolve_host(ctx: Context, host: str) -> list[IPv4Address | IPv6Addres
 @command("nslookup", spec=CommandSpec(min_args=2, max_args=2, usage="<setting> <name>"))
 async def nslookup(ctx: Context, opts: Parsed) -> None:
     name_text, host = opts.args
-    try:
+    with ctx.reporting(f"resolve {host}"):
         addresses = await monojob(ctx, None, resolve_host(ctx, host))
         address = addresses[0]
         block, setting = ctx.settings.parse_name(name_text, create=True)
         if setting.type is None:
             setting = replace(setting, type=stypes.IPV4 if address.version == 4 else stypes.IPV6)
         ctx.settings.store(block, setting, address.packed)
-    except IpxeError as error:
-        ctx.console.print(f"Could not resolve {host}: {ctx.error_text(error)}")
-        raise
 
 
 PING_SPEC = CommandSpec(
@@ -496,11 +493,8 @@ async def ntp(ctx: Context, opts: Parsed) -> None:
         address = (await resolve_host(ctx, opts.args[0]))[0]
         return (await sntp.query(str(address), now=_unixtime(ctx))).delta
 
-    try:
+    with ctx.reporting("get time and date"):
         delta = await monojob(ctx, None, job())
-    except IpxeError as error:
-        ctx.console.print(f"Could not get time and date: {ctx.error_text(error)}")
-        raise
     ctx.builtin.store_local(p.UNIXTIME, ((_unixtime(ctx) + delta) & 0xFFFFFFFF).to_bytes(4, "big"))
 
 
@@ -525,7 +519,7 @@ async def vcreate(ctx: Context, opts: Parsed) -> None:
     state = network(ctx)
     trunk = parse_netdev(ctx, opts.args[0])
     tag, priority = opts.tag & 0xFFFFFFFF, opts.priority & 0xFFFFFFFF
-    try:
+    with ctx.reporting("create VLAN device"):
         for device in state.devices:
             if device.vlan is not None and device.vlan[0] is trunk and device.vlan[1] == tag:
                 device.vlan = (trunk, tag, priority)  # exists: only the priority changes
@@ -537,9 +531,6 @@ async def vcreate(ctx: Context, opts: Parsed) -> None:
         ifindex = state.config.create_vlan(trunk, _vlan_ifname(trunk, tag), tag)
         if ifindex is None:
             raise IpxeError(ERR_VLAN_LINUX)
-    except IpxeError as error:
-        ctx.console.print(f"Could not create VLAN device: {ctx.error_text(error)}")
-        raise
     bus = trunk.bus
     device = NetDevice(f"{trunk.name}-{tag}", _vlan_ifname(trunk, tag), ifindex, trunk.mac,
                        BusInfo(bus.bustype, bus.location, bus.vendor, bus.device, bus.dev_name, bus.driver),
@@ -581,10 +572,7 @@ async def pxebs(ctx: Context, opts: Parsed) -> None:
     job = pxe_boot_server_discovery(device.ifname, device.ifindex, device.mac, identity, pxe_type & 0xFFFF,
                                     ciaddr=ciaddr, control=control, multicast=multicast, servers=servers,
                                     ack=getattr(dhcp_block, "packet", None), log=_log_verbose(ctx))
-    try:
+    with ctx.reporting(f"discover boot server on {device.name}"):
         lease = await monojob(ctx, f"PXEBS ({device.name} type {pxe_type})", job)
-    except IpxeError as error:
-        ctx.console.print(f"Could not discover boot server on {device.name}: {ctx.error_text(error)}")
-        raise
     if lease.pxebs is not None:
         register_pxebs(ctx.settings, lease.pxebs)

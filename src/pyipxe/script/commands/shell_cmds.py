@@ -144,14 +144,11 @@ async def shell(ctx: Context, opts: Parsed) -> None:
 async def login(ctx: Context, opts: Parsed) -> None:
     username = ctx.settings.fetch_text("username")[:63]
     password = ctx.settings.fetch_text("password")[:63]
-    try:
+    with ctx.reporting("set credentials"):
         username, password = await login_ui(Screen(ctx.console, ctx.ui.palette), ctx.keys, username, password)
         root = ctx.settings.root
         ctx.settings.store_text(root, predefined.USERNAME, username)
         ctx.settings.store_text(root, predefined.PASSWORD, password)
-    except IpxeError as error:
-        ctx.console.print(f"Could not set credentials: {ctx.error_text(error)}")
-        raise
 
 
 @command("config", spec=CommandSpec(max_args=1, usage="[<scope>]"))

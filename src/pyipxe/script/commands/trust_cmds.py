@@ -39,11 +39,8 @@ IMGVERIFY_SPEC = CommandSpec(options=(Option("signer", "s", parse_string), KEEP,
 
 @command("imgtrust", spec=IMGTRUST_SPEC)
 async def imgtrust(ctx: Context, opts: Parsed) -> None:
-    try:
+    with ctx.reporting("set image trust requirement"):
         ctx.images.set_trust(not opts.options["allow"], bool(opts.options["permanent"]))
-    except IpxeError as error:
-        ctx.console.print(f"Could not set image trust requirement: {ctx.error_text(error)}")
-        raise
 
 
 @command("imgverify", spec=IMGVERIFY_SPEC)
@@ -51,10 +48,8 @@ async def imgverify(ctx: Context, opts: Parsed) -> None:
     image = await acquire(ctx, opts.args[0], opts.options["timeout"])
     signature = await acquire(ctx, opts.args[1], opts.options["timeout"])
     try:
-        await verify_image(ctx, image, signature, opts.options["signer"])
-    except IpxeError as error:
-        ctx.console.print(f"Could not verify: {ctx.error_text(error)}")
-        raise
+        with ctx.reporting("verify"):
+            await verify_image(ctx, image, signature, opts.options["signer"])
     finally:
         if not opts.options["keep"]:
             ctx.images.unregister(signature)
@@ -104,11 +99,8 @@ async def _cert_command(ctx: Context, opts: Parsed, payload: Payload) -> None:
     name: str | None = opts.options["subject"]
     try:
         if image is not None:
-            try:
+            with ctx.reporting("parse certificate"):
                 certs = [store.cache(cert) for cert in certificates_in(_contents(image))]
-            except IpxeError as error:
-                ctx.console.print(f"Could not parse certificate: {ctx.error_text(error)}")
-                raise
         else:
             certs = store.listed()
         count = 0
