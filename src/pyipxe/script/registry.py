@@ -56,6 +56,11 @@ def command(*names: str, spec: CommandSpec | None = None) -> Callable[[Handler],
 
 
 def load_commands() -> dict[str, CommandEntry]:
+    """The table in ``COMMAND_MODULES`` order (as ``help`` lists it), whatever imported what first."""
     for module in COMMAND_MODULES:
         importlib.import_module(module)
+    rank = {module: index for index, module in enumerate(COMMAND_MODULES)}
+    ordered = sorted(COMMANDS.values(), key=lambda entry: rank.get(entry.handler.__module__, len(rank)))
+    COMMANDS.clear()
+    COMMANDS.update((entry.name, entry) for entry in ordered)
     return COMMANDS
