@@ -23,8 +23,11 @@ GOLDEN = Path(__file__).parent / "golden" / "net"
 CASES = sorted((GOLDEN / "cases").glob("*.ipxe"))
 ORACLE_SERVER = "10.0.2.2"
 
+# ``user root``: the tree is served from the checkout, whose directories may be private (a
+# mktemp -d clone is 0700), so workers running as www-data could not read it.
 NGINX_CONF = """
 daemon off;
+user root;
 worker_processes 1;
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
